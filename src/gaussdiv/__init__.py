@@ -1,0 +1,51 @@
+"""gaussdiv: exact KL divergence, cross-entropy and entropy of multivariate Gaussians.
+
+>>> import numpy as np, gaussdiv
+>>> p = gaussdiv.Gaussian(np.zeros(2), np.eye(2))
+>>> q = gaussdiv.Gaussian(np.ones(2), 2 * np.eye(2))
+>>> round(float(gaussdiv.kl(p, q)), 12)  # ½ (2 ln 2 + 1 + 1 − 2) = ln 2
+0.69314718056
+"""
+
+from gaussdiv.covariance import Covariance, DenseCovariance, MatrixTerms
+from gaussdiv.density import log_prob, log_ratio
+from gaussdiv.divergence import KLTerms, cross_entropy, entropy, kl, kl_terms
+from gaussdiv.errors import (
+    BackendMismatchError,
+    DimensionMismatchError,
+    DtypeError,
+    GaussianError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    NotSymmetricError,
+    ShapeError,
+)
+from gaussdiv.gaussian import Gaussian
+from gaussdiv.montecarlo import MonteCarloEstimate, kl_mc, sample
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendMismatchError",
+    "Covariance",
+    "DenseCovariance",
+    "DimensionMismatchError",
+    "DtypeError",
+    "Gaussian",
+    "GaussianError",
+    "KLTerms",
+    "MatrixTerms",
+    "MonteCarloEstimate",
+    "NonFiniteError",
+    "NotPositiveDefiniteError",
+    "NotSymmetricError",
+    "ShapeError",
+    "cross_entropy",
+    "entropy",
+    "kl",
+    "kl_mc",
+    "kl_terms",
+    "log_prob",
+    "log_ratio",
+    "sample",
+]

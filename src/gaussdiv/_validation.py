@@ -1,0 +1,139 @@
+"""Input checks: each bad input fails early, once, with a message that says what to fix.
+
+Messages name the argument, the shapes involved and, for a batch, the index of the first
+offending element. Value checks need concrete numbers, so they are skipped for traced arrays
+(inside ``jax.jit``); shape and dtype checks always run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gaussdiv.errors import (
+    DtypeError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    NotSymmetricError,
+    ShapeError,
+)
+
+
+def describe_index(index: tuple[int, ...]) -> str:
+    """'' for an unbatched argument, else ' at batch index (i, j)'."""
+    if not index:
+        return ""
+    return f" at batch index {index[0] if len(index) == 1 else index}"
+
+
+def check_dtype(x: Any, name: str, ops: Any) -> None:
+    """Reject complex, boolean and non-numeric input; integers are accepted and cast later."""
+    dtype = ops.numpy_dtype(x)
+    if dtype.kind == "c":
+        raise DtypeError(f"{name} is complex ({dtype}); Gaussians here are real-valued")
+    if dtype.kind == "b":
+        raise DtypeError(f"{name} is boolean; pass a floating-point or integer array")
+    if dtype.kind not in "fiu":
+        raise DtypeError(f"{name} has dtype {dtype}; pass a floating-point or integer array")
+
+
+def check_finite(x: Any, name: str, ops: Any) -> None:
+    """Raise NonFiniteError naming the first NaN/inf entry of ``x``."""
+    if ops.is_traced(x):
+        return
+    values = ops.to_numpy(x)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(values[where]) else "infinite"
+        raise NonFiniteError(f"{name} has a {kind} entry at index {where}")
+
+
+def check_vector(x: Any, name: str) -> None:
+    if len(x.shape) < 1:
+        raise ShapeError(f"{name} must have shape (..., d); got a scalar")
+    if x.shape[-1] == 0:
+        raise ShapeError(f"{name} must have shape (..., d) with d ≥ 1; got {tuple(x.shape)}")
+
+
+def check_square(a: Any, name: str) -> None:
+    if len(a.shape) < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{name} must have shape (..., d, d); got {tuple(a.shape)}")
+    if a.shape[-1] == 0:
+        raise ShapeError(f"{name} must have shape (..., d, d) with d ≥ 1; got {tuple(a.shape)}")
+
+
+def check_symmetric(a: Any, name: str, ops: Any) -> None:
+    """Symmetric up to √eps of the dtype, relative to the matrix's largest entry."""
+    if ops.is_traced(a):
+        return
+    m = ops.to_numpy(a)
+    scale = np.max(np.abs(m), axis=(-2, -1), keepdims=True)
+    tol = np.sqrt(np.finfo(m.dtype).eps) * scale
+    asym = np.abs(m - np.swapaxes(m, -1, -2))
+    bad = np.any(asym > tol, axis=(-2, -1))
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        worst = float(np.max(asym[index]))
+        raise NotSymmetricError(
+            f"{name} is not symmetric{describe_index(index)}: |A - Aᵀ| reaches {worst:.3g}, "
+            f"above the tolerance {float(np.max(tol[index])):.3g} (√eps × largest entry)"
+        )
+
+
+def check_lower_triangular(t: Any, name: str, ops: Any) -> None:
+    """A Cholesky-type factor: zeros above the diagonal and a positive diagonal."""
+    if ops.is_traced(t):
+        return
+    m = ops.to_numpy(t)
+    upper = np.triu(m, k=1)
+    bad = np.any(upper != 0, axis=(-2, -1))
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        raise ShapeError(
+            f"{name} must be lower triangular{describe_index(index)}: it has non-zero entries "
+            "above the diagonal (pass np.tril(...) or the full matrix to the matching constructor)"
+        )
+    diag = np.diagonal(m, axis1=-2, axis2=-1)
+    bad = np.any(diag <= 0, axis=-1)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        smallest = float(np.min(diag[index]))
+        raise NotPositiveDefiniteError(
+            f"{name} must have a positive diagonal{describe_index(index)}: smallest diagonal "
+            f"entry is {smallest:.6g} (a Cholesky factor with a zero or negative pivot)"
+        )
+
+
+def cholesky_checked(a: Any, name: str, ops: Any) -> Any:
+    """Lower Cholesky factor of ``a``, or NotPositiveDefiniteError naming the failing element."""
+    try:
+        factor = ops.cholesky(a)
+    except ops.LinAlgError:
+        factor = None
+    if ops.is_traced(a):
+        return factor
+    if factor is not None and np.all(np.isfinite(ops.to_numpy(factor))):
+        return factor
+    _raise_not_positive_definite(a, name, ops)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> None:
+    """Explain a failed Cholesky: which batch element, and how far from definite it is."""
+    m = ops.to_numpy(a)
+    eig = np.linalg.eigvalsh(np.asarray(m, dtype=np.float64))
+    largest = np.maximum(np.abs(eig[..., -1]), np.finfo(np.float64).tiny)
+    relative = eig[..., 0] / largest
+    index = tuple(int(i) for i in np.unravel_index(np.argmin(relative), relative.shape))
+    smallest = float(eig[..., 0][index])
+    if smallest > 0:
+        why = (f"numerically singular in {m.dtype}: eigenvalues span {1 / relative[index]:.3g}, "
+               "beyond what a Cholesky factorization in this precision resolves")
+    else:
+        why = f"smallest eigenvalue is {smallest:.6g}"
+    raise NotPositiveDefiniteError(
+        f"{name} is not positive definite{describe_index(index)}: {why}; a covariance must be "
+        "symmetric positive definite (add jitter to the diagonal or use a shrinkage estimate)"
+    )

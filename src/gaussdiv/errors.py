@@ -1,0 +1,40 @@
+"""The exceptions gaussdiv raises for bad input.
+
+Every error is a :class:`GaussianError`, itself a :class:`ValueError`, so callers can catch the
+whole family or one kind. Messages name the argument, the shapes involved and, for batched
+input, the batch index of the offending element.
+"""
+
+from __future__ import annotations
+
+
+class GaussianError(ValueError):
+    """Base class of every input error raised by gaussdiv."""
+
+
+class ShapeError(GaussianError):
+    """An argument has the wrong number of dimensions or sizes that do not fit together."""
+
+
+class DimensionMismatchError(ShapeError):
+    """Two Gaussians (or a Gaussian and a point) live in spaces of different dimension."""
+
+
+class DtypeError(GaussianError):
+    """An argument has a dtype gaussdiv cannot compute with (complex, boolean, object)."""
+
+
+class NonFiniteError(GaussianError):
+    """An argument contains NaN or infinite entries."""
+
+
+class NotSymmetricError(GaussianError):
+    """A matrix that must be symmetric (a covariance or precision) is not."""
+
+
+class NotPositiveDefiniteError(GaussianError):
+    """A matrix that must be positive definite is not (or is numerically singular)."""
+
+
+class BackendMismatchError(GaussianError):
+    """Arguments come from different array frameworks (e.g. NumPy and PyTorch)."""
