@@ -7,8 +7,10 @@
 0.69314718056
 """
 
-from gaussdiv.covariance import Covariance, DenseCovariance, MatrixTerms
+from gaussdiv.covariance import Covariance, MatrixTerms
+from gaussdiv.dense import DenseCovariance
 from gaussdiv.density import log_prob, log_ratio
+from gaussdiv.diagonal import DiagonalCovariance
 from gaussdiv.divergence import KLTerms, cross_entropy, entropy, kl, kl_terms
 from gaussdiv.errors import (
     BackendMismatchError,
@@ -21,6 +23,8 @@ from gaussdiv.errors import (
     ShapeError,
 )
 from gaussdiv.gaussian import Gaussian
+from gaussdiv.kronecker import KroneckerCovariance
+from gaussdiv.lowrank import LowRankCovariance
 from gaussdiv.montecarlo import MonteCarloEstimate, kl_mc, sample
 
 __version__ = "0.1.0"
@@ -29,11 +33,14 @@ __all__ = [
     "BackendMismatchError",
     "Covariance",
     "DenseCovariance",
+    "DiagonalCovariance",
     "DimensionMismatchError",
     "DtypeError",
     "Gaussian",
     "GaussianError",
     "KLTerms",
+    "KroneckerCovariance",
+    "LowRankCovariance",
     "MatrixTerms",
     "MonteCarloEstimate",
     "NonFiniteError",

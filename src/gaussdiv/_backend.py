@@ -40,16 +40,6 @@ class NumpyBackend:
     def is_traced(self, x: Any) -> bool:
         return False
 
-    def compute_dtype(self, *arrays: Any) -> Any:
-        """float64 unless every floating input is float32 or narrower (then float32)."""
-        kinds = [np.asarray(a).dtype for a in arrays]
-        if all(k.kind == "f" and k.itemsize <= 4 for k in kinds):
-            return np.dtype(np.float32)
-        return np.dtype(np.float64)
-
-    def cast(self, x: Any, dtype: Any) -> np.ndarray:
-        return np.asarray(x, dtype=dtype)
-
     def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
         return np.sum(x, axis=tuple(axis) if isinstance(axis, Sequence) else axis)
 

@@ -21,7 +21,7 @@ _SERIES_TERMS = 56
 _SERIES_COEFFS = tuple((-1.0) ** k / (k + 2) for k in range(_SERIES_TERMS))
 
 
-def excess_log1p(eps: Any, xp: Any) -> Any:
+def excess_log1p(eps: Any, xp: Any, log_ratio: Any = None) -> Any:
     """Return g(ε) = ε − ln(1 + ε) elementwise, to full relative accuracy, for ε > −1.
 
     Uses the Taylor series (Horner form) for |ε| ≤ 1/2, where the direct form cancels, and the
@@ -30,6 +30,9 @@ def excess_log1p(eps: Any, xp: Any) -> Any:
     Args:
         eps: array of any shape, entries > −1.
         xp: the array namespace of ``eps`` (numpy, torch or jax.numpy).
+        log_ratio: optional ln(1 + ε) known more accurately than ``log1p(eps)`` can give it —
+            when λ = 1 + ε is tiny, ε rounds towards −1 and only ln λ itself (e.g. a difference
+            of log-variances, or the log of a ratio) still carries λ's digits.
     """
     small = xp.abs(eps) <= _SERIES_RADIUS
     e_small = xp.where(small, eps, 0.0 * eps)
@@ -38,5 +41,5 @@ def excess_log1p(eps: Any, xp: Any) -> Any:
         acc = c + e_small * acc
     series = e_small * e_small * acc
     e_large = xp.where(small, 0.0 * eps, eps)
-    direct = e_large - xp.log1p(e_large)
-    return xp.where(small, series, direct)
+    log_large = xp.log1p(e_large) if log_ratio is None else xp.where(small, 0.0 * eps, log_ratio)
+    return xp.where(small, series, e_large - log_large)

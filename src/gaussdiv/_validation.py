@@ -137,3 +137,29 @@ def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> None:
         f"{name} is not positive definite{describe_index(index)}: {why}; a covariance must be "
         "symmetric positive definite (add jitter to the diagonal or use a shrinkage estimate)"
     )
+
+
+def float_dtype(*arrays: Any) -> Any:
+    """The compute dtype: float32 when every input is float32 or narrower, else float64."""
+    narrow = all(np.asarray(a).dtype.kind == "f" and np.asarray(a).dtype.itemsize <= 4
+                 for a in arrays)
+    return np.dtype(np.float32) if narrow else np.dtype(np.float64)
+
+
+def frozen_copy(x: Any, dtype: Any = None) -> Any:
+    """A private, read-only copy in the compute dtype: later edits by the caller can't reach it."""
+    out = np.array(x, dtype=dtype if dtype is not None else float_dtype(x), copy=True)
+    out.flags.writeable = False
+    return out
+
+
+def check_positive(x: Any, name: str, ops: Any, what: str = "entries") -> None:
+    """Variances and standard deviations: every entry > 0, else name the first offender."""
+    if ops.is_traced(x):
+        return
+    values = ops.to_numpy(x)
+    bad = ~(values > 0)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NotPositiveDefiniteError(
+            f"{name} must have positive {what}: entry {where} is {values[where]!r}")

@@ -6,7 +6,7 @@ For P = N(μ₁, Σ₁) and Q = N(μ₂, Σ₂) in d dimensions (eq. 23 of the f
             = ½ ( excess + mahalanobis ),
 
 where excess = tr(Σ₂⁻¹Σ₁) − d + ln|Σ₂|/|Σ₁| = Σᵢ (λᵢ − 1 − ln λᵢ) ≥ 0 over the eigenvalues λᵢ
-of Σ₂⁻¹Σ₁ is evaluated without cancellation (see :func:`gaussdiv.covariance.matrix_terms`).
+of Σ₂⁻¹Σ₁ is evaluated without cancellation (see :func:`gaussdiv.pairs.matrix_terms`).
 The cross-entropy and entropy of the second note satisfy KL(P‖Q) = H_P(Q) − H_P(P).
 """
 
@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gaussdiv.covariance import matrix_terms
 from gaussdiv.errors import DimensionMismatchError, ShapeError
 from gaussdiv.gaussian import Gaussian
+from gaussdiv.pairs import matrix_terms
 
 _LOG_2PI = math.log(2 * math.pi)
 
