@@ -1,18 +1,24 @@
-"""The few array operations whose spelling differs between frameworks.
+"""The few array operations whose spelling or behaviour differs between frameworks.
 
-Everything elementwise is written against ``ops.xp`` (the framework's NumPy-like namespace);
-linear algebra and reductions whose names or failure modes differ go through a ``Backend``
-object. The backend is found from the arguments themselves, so results come back as the same
-kind of array they came in as.
+Elementwise math is written against ``ops.xp`` (numpy, torch or jax.numpy share those names);
+linear algebra, reductions, dtypes, randomness, masking and gradients go through a Backend. The
+backend is found from the arguments themselves — by the type's module, among frameworks already
+imported (``import gaussdiv`` never imports torch or jax) — so results come back as the same kind
+of array, on the same device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from functools import cache
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.linalg
+
+from gaussdiv.errors import BackendMismatchError
 
 # np.linalg.solve is a batched C loop but does an LU (2/3 d³); SciPy's solve_triangular does
 # d³/3 but loops over the batch in Python. Measured on 2 cores: 20 000 8×8 solves take 0.02 s
@@ -22,24 +28,45 @@ _LAPACK_LOOP_MIN_DIM = 128
 
 
 class NumpyBackend:
-    """NumPy and SciPy (LAPACK) implementations of the backend operations."""
+    """NumPy and SciPy (LAPACK)."""
 
     name = "numpy"
-    xp = np
-    LinAlgError = np.linalg.LinAlgError
+    xp: Any = np
+    LinAlgError: type[Exception] = np.linalg.LinAlgError
+    #: Whether boolean-mask indexing works (JAX under jit cannot), so cancelling batch elements
+    #: can be recomputed alone.
+    masking = True
 
-    def asarray(self, x: Any, dtype: Any = None) -> np.ndarray:
+    # -- arrays and dtypes ----------------------------------------------------------------
+    def numpy_dtype(self, x: Any) -> np.dtype:
+        """The dtype as NumPy spells it (bfloat16 reported as float16: same kind and width)."""
+        return np.asarray(x).dtype
+
+    def asarray(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        """``x`` as this framework's array in ``dtype`` (a NumPy dtype), on ``like``'s device."""
         return np.asarray(x, dtype=dtype)
+
+    def freeze(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        """A private read-only copy, so later edits to the caller's array cannot reach us."""
+        out = np.array(x, dtype=dtype, copy=True)
+        out.flags.writeable = False
+        return out
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x)
 
-    def numpy_dtype(self, x: Any) -> np.dtype:
-        return np.asarray(x).dtype
-
     def is_traced(self, x: Any) -> bool:
         return False
 
+    def result(self, x: Any, dtype: Any) -> Any:
+        """Final cast (a fresh array); a 0-d NumPy result becomes a NumPy scalar."""
+        out = np.array(x, dtype=dtype)
+        return out[()] if out.ndim == 0 else out
+
+    def framework_dtype(self, dtype: np.dtype) -> Any:
+        return dtype
+
+    # -- linear algebra -------------------------------------------------------------------
     def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
         return np.sum(x, axis=tuple(axis) if isinstance(axis, Sequence) else axis)
 
@@ -73,14 +100,340 @@ class NumpyBackend:
             out[i] = scipy.linalg.solve_triangular(t_b[i], b_b[i], lower=lower, check_finite=False)
         return out.reshape(*batch, *b.shape[-2:])
 
-    def standard_normal(self, seed: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+    # -- masks, randomness, gradients -------------------------------------------------------
+    def take(self, x: Any, mask: np.ndarray, core_ndim: int) -> Any:
+        """Elements of ``x`` (broadcast to mask's batch shape) where ``mask``: (count, *core)."""
+        core = tuple(x.shape[len(x.shape) - core_ndim:]) if core_ndim else ()
+        return self.xp.broadcast_to(x, (*mask.shape, *core))[self._mask(mask, x)]
+
+    def put(self, base: Any, mask: np.ndarray, values: Any) -> Any:
+        """A copy of ``base`` with ``values`` written where ``mask``."""
+        out = self._copy(base)
+        out[self._mask(mask, base)] = values
+        return out
+
+    def _mask(self, mask: np.ndarray, like: Any) -> Any:
+        return mask
+
+    def _copy(self, x: Any) -> Any:
+        return np.array(x, copy=True)
+
+    def random(self, seed: Any) -> Callable[[tuple[int, ...], np.dtype, Any], Any]:
+        """A draw(shape, dtype, like) of standard normals from ``seed`` (int, generator, None)."""
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        return rng.standard_normal(shape, dtype=dtype)
+        return lambda shape, dtype, like: rng.standard_normal(shape).astype(dtype, copy=False)
+
+    def no_grad(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x
+
+    def with_gradient_of(self, value: Any, surrogate: Any) -> Any:
+        """``value``, differentiated as if it were ``surrogate`` (equal in exact arithmetic).
+
+        Lets an exact but non-smooth evaluation (eigenvalues at P = Q) carry the derivatives,
+        first and second, of the smooth Cholesky formula it refines.
+        """
+        return value
+
+
+class TorchBackend(NumpyBackend):
+    """PyTorch: tensors keep their device and autograd graph."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.torch = torch
+        self.xp = torch
+        self.LinAlgError = torch.linalg.LinAlgError
+        self._dtypes = {
+            torch.float64: np.dtype(np.float64), torch.float32: np.dtype(np.float32),
+            torch.float16: np.dtype(np.float16), torch.bfloat16: np.dtype(np.float16),
+            torch.bool: np.dtype(np.bool_), torch.complex64: np.dtype(np.complex64),
+            torch.complex128: np.dtype(np.complex128),
+        }
+        self._value_with_grad = _torch_value_with_grad(torch)
+
+    def numpy_dtype(self, x: Any) -> np.dtype:
+        if isinstance(x, self.torch.Tensor):
+            if x.dtype in self._dtypes:
+                return self._dtypes[x.dtype]
+            return np.dtype(np.int64)
+        return np.asarray(x).dtype
+
+    def framework_dtype(self, dtype: np.dtype) -> Any:
+        return {np.dtype(np.float64): self.torch.float64, np.dtype(np.float32): self.torch.float32,
+                np.dtype(np.float16): self.torch.float16}[np.dtype(dtype)]
+
+    def asarray(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        device = like.device if isinstance(like, self.torch.Tensor) else None
+        if isinstance(x, self.torch.Tensor):
+            return x.to(dtype=self.framework_dtype(dtype), device=device or x.device)
+        return self.torch.as_tensor(np.asarray(x), dtype=self.framework_dtype(dtype),
+                                    device=device)
+
+    def freeze(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        # Tensors are used as given (a cast keeps the autograd graph); nothing writes to them.
+        return self.asarray(x, dtype, like)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        if isinstance(x, self.torch.Tensor):
+            if x.dtype == self.torch.bfloat16:
+                x = x.float()
+            return x.detach().cpu().numpy()
+        return np.asarray(x)
+
+    def result(self, x: Any, dtype: Any) -> Any:
+        return x.to(dtype) if isinstance(dtype, self.torch.dtype) else x
+
+    def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
+        return self.torch.sum(x, dim=tuple(axis) if isinstance(axis, Sequence) else axis)
+
+    def diagonal(self, a: Any) -> Any:
+        return self.torch.diagonal(a, dim1=-2, dim2=-1)
+
+    def matrix_transpose(self, a: Any) -> Any:
+        return a.mT
+
+    def eye(self, d: int, dtype: Any, like: Any = None) -> Any:
+        device = like.device if isinstance(like, self.torch.Tensor) else None
+        return self.torch.eye(d, dtype=self.framework_dtype(dtype), device=device)
+
+    def cholesky(self, a: Any) -> Any:
+        return self.torch.linalg.cholesky(a)
+
+    def eigvalsh(self, a: Any) -> Any:
+        return self.torch.linalg.eigvalsh(a)
+
+    def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
+        return self.torch.linalg.solve_triangular(t, b, upper=not lower)
+
+    def _mask(self, mask: np.ndarray, like: Any) -> Any:
+        return self.torch.as_tensor(mask, device=like.device)
+
+    def _copy(self, x: Any) -> Any:
+        return x.clone()
+
+    def random(self, seed: Any) -> Callable[[tuple[int, ...], np.dtype, Any], Any]:
+        torch = self.torch
+        if isinstance(seed, torch.Generator):
+            gen = seed
+        else:
+            gen = torch.Generator()
+            gen.manual_seed(int(np.random.default_rng(seed).integers(2**62)))
+
+        def draw(shape: tuple[int, ...], dtype: np.dtype, like: Any) -> Any:
+            z = torch.randn(shape, generator=gen, dtype=self.framework_dtype(dtype))
+            return z.to(like.device) if isinstance(like, torch.Tensor) else z
+
+        return draw
+
+    def no_grad(self) -> contextlib.AbstractContextManager[None]:
+        return self.torch.no_grad()
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x.detach()
+
+    def with_gradient_of(self, value: Any, surrogate: Any) -> Any:
+        return self._value_with_grad.apply(value.detach(), surrogate)
+
+
+def _torch_value_with_grad(torch: Any) -> Any:
+    class ValueWithGradientOf(torch.autograd.Function):
+        """Forward returns ``value``; backward passes the gradient to ``surrogate``."""
+
+        @staticmethod
+        def forward(ctx: Any, value: Any, surrogate: Any) -> Any:
+            return value.clone()
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> tuple[None, Any]:
+            return None, grad
+
+    return ValueWithGradientOf
+
+
+class JaxBackend(NumpyBackend):
+    """JAX: works under jit, vmap and grad; value checks are skipped on traced arrays."""
+
+    name = "jax"
+    masking = False
+
+    def __init__(self) -> None:
+        import jax
+        import jax.numpy as jnp
+        import jax.scipy.linalg
+
+        self.jax = jax
+        self.xp = jnp
+
+        class JaxLinAlgError(Exception):
+            """Never raised: JAX's Cholesky signals failure with NaNs, checked by the caller."""
+
+        self.LinAlgError = JaxLinAlgError
+
+        @jax.custom_jvp
+        def value_with_grad(value: Any, surrogate: Any) -> Any:
+            return value
+
+        @value_with_grad.defjvp
+        def _jvp(primals: Any, tangents: Any) -> Any:
+            return primals[0], tangents[1]
+
+        self._value_with_grad = value_with_grad
+
+    def numpy_dtype(self, x: Any) -> np.dtype:
+        dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+        return np.dtype(np.float16) if dtype.name == "bfloat16" else dtype
+
+    def asarray(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        return self.xp.asarray(x, dtype=dtype)
+
+    def freeze(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        return self.xp.asarray(x, dtype=dtype)  # JAX arrays are immutable
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        return x.astype(np.float32) if x.dtype.name == "bfloat16" else x
+
+    def is_traced(self, x: Any) -> bool:
+        return isinstance(x, self.jax.core.Tracer)
+
+    def result(self, x: Any, dtype: Any) -> Any:
+        return x.astype(dtype)
+
+    def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
+        return self.xp.sum(x, axis=tuple(axis) if isinstance(axis, Sequence) else axis)
+
+    def diagonal(self, a: Any) -> Any:
+        return self.xp.diagonal(a, axis1=-2, axis2=-1)
+
+    def matrix_transpose(self, a: Any) -> Any:
+        return self.xp.swapaxes(a, -1, -2)
+
+    def eye(self, d: int, dtype: Any, like: Any = None) -> Any:
+        return self.xp.eye(d, dtype=dtype)
+
+    def cholesky(self, a: Any) -> Any:
+        return self.xp.linalg.cholesky(a)
+
+    def eigvalsh(self, a: Any) -> Any:
+        return self.xp.linalg.eigvalsh(a)
+
+    def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
+        # lax's triangular solve needs equal batch shapes: broadcast them first.
+        batch = tuple(np.broadcast_shapes(t.shape[:-2], b.shape[:-2]))
+        t = self.xp.broadcast_to(t, (*batch, *t.shape[-2:]))
+        b = self.xp.broadcast_to(b, (*batch, *b.shape[-2:]))
+        return self.jax.scipy.linalg.solve_triangular(t, b, lower=lower)
+
+    def take(self, x: Any, mask: np.ndarray, core_ndim: int) -> Any:
+        # Only all-True masks reach JAX (see gaussdiv.covariance.refine_cancelled).
+        core = tuple(x.shape[len(x.shape) - core_ndim:]) if core_ndim else ()
+        return self.xp.broadcast_to(x, (*mask.shape, *core)).reshape(-1, *core)
+
+    def random(self, seed: Any) -> Callable[[tuple[int, ...], np.dtype, Any], Any]:
+        jax = self.jax
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31))
+        state = {"key": seed if not isinstance(seed, int | np.integer) else jax.random.key(seed)}
+
+        def draw(shape: tuple[int, ...], dtype: np.dtype, like: Any) -> Any:
+            state["key"], sub = jax.random.split(state["key"])
+            return jax.random.normal(sub, shape, dtype=dtype)
+
+        return draw
+
+    def stop_gradient(self, x: Any) -> Any:
+        return self.jax.lax.stop_gradient(x)
+
+    def with_gradient_of(self, value: Any, surrogate: Any) -> Any:
+        return self._value_with_grad(self.jax.lax.stop_gradient(value), surrogate)
 
 
 NUMPY = NumpyBackend()
 
 
+@cache
+def _torch_backend() -> TorchBackend:
+    return TorchBackend()
+
+
+@cache
+def _jax_backend() -> JaxBackend:
+    return JaxBackend()
+
+
+@cache
+def _backend_for_type(kind: type) -> NumpyBackend | None:
+    """The backend owning arrays of this type; None for neutral values (scalars, lists)."""
+    module = kind.__module__.split(".")[0]
+    if module == "torch" and "torch" in sys.modules:
+        return _torch_backend()
+    if module in ("jax", "jaxlib") and "jax" in sys.modules:
+        return _jax_backend()
+    if issubclass(kind, np.ndarray):
+        return NUMPY
+    return None
+
+
+def framework_of(*arrays: Any) -> NumpyBackend | None:
+    """The backend of the framework arrays among ``arrays`` (None if there are none).
+
+    Python scalars, lists and NumPy scalars are neutral and go with any framework; arrays of two
+    different frameworks are an error naming both types.
+    """
+    found: NumpyBackend | None = None
+    found_type: type = type(None)
+    for a in _leaves(arrays):
+        backend = _backend_for_type(type(a))
+        if backend is None:
+            continue
+        if found is not None and backend is not found:
+            raise BackendMismatchError(
+                f"arguments mix array frameworks: {found_type.__module__}.{found_type.__name__} "
+                f"and {type(a).__module__}.{type(a).__name__}; convert them to one framework")
+        found, found_type = backend, type(a)
+    return found
+
+
 def backend_of(*arrays: Any) -> NumpyBackend:
-    """The backend that computes on ``arrays`` (NumPy for arrays, lists and scalars)."""
-    return NUMPY
+    """The backend that computes on ``arrays``: their framework's, NumPy when they have none."""
+    found = framework_of(*arrays)
+    return found if found is not None else NUMPY
+
+
+def first_array(*arrays: Any) -> Any:
+    """The first framework array among ``arrays`` (its device is where results go), or None."""
+    for a in _leaves(arrays):
+        if _backend_for_type(type(a)) is not None:
+            return a
+    return None
+
+
+def _leaves(arrays: Sequence[Any]) -> Iterator[Any]:
+    """The arguments themselves; nested Python lists are neutral and not searched."""
+    return (a for a in arrays if a is not None)
+
+
+class ArrayContext(NamedTuple):
+    """Where a Gaussian's arrays live: backend, compute dtype (NumPy spelling), device donor."""
+
+    ops: NumpyBackend
+    dtype: np.dtype
+    like: Any
+
+    def freeze(self, x: Any) -> Any:
+        """``x`` as a private array of this context (a read-only copy for NumPy)."""
+        return self.ops.freeze(x, self.dtype, self.like)
+
+
+def context_of(*arrays: Any) -> ArrayContext:
+    """The context of a constructor's inputs: one framework, float32 only if all are narrow."""
+    from gaussdiv._validation import float_dtype
+
+    ops = backend_of(*arrays)
+    return ArrayContext(ops, float_dtype(ops, *arrays), first_array(*arrays))

@@ -139,18 +139,16 @@ def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> None:
     )
 
 
-def float_dtype(*arrays: Any) -> Any:
-    """The compute dtype: float32 when every input is float32 or narrower, else float64."""
-    narrow = all(np.asarray(a).dtype.kind == "f" and np.asarray(a).dtype.itemsize <= 4
-                 for a in arrays)
+def float_dtype(ops: Any, *arrays: Any) -> np.dtype:
+    """The compute dtype: float32 when every input is float32 or narrower, else float64.
+
+    Half precision (float16, bfloat16) is computed in float32; integers in float64.
+    """
+    narrow = True
+    for a in arrays:
+        dtype = ops.numpy_dtype(a)
+        narrow = narrow and dtype.kind == "f" and dtype.itemsize <= 4
     return np.dtype(np.float32) if narrow else np.dtype(np.float64)
-
-
-def frozen_copy(x: Any, dtype: Any = None) -> Any:
-    """A private, read-only copy in the compute dtype: later edits by the caller can't reach it."""
-    out = np.array(x, dtype=dtype if dtype is not None else float_dtype(x), copy=True)
-    out.flags.writeable = False
-    return out
 
 
 def check_positive(x: Any, name: str, ops: Any, what: str = "entries") -> None:

@@ -114,30 +114,29 @@ Spectral = Callable[[np.ndarray, np.ndarray], Any]
 def refine_cancelled(trace: Any, logdet_ratio: Any, d: int, spectral: Spectral) -> MatrixTerms:
     """MatrixTerms from the fast sum, recomputed by ``spectral`` where that sum cancels.
 
-    ``spectral(mask, fast)`` receives the boolean batch mask of elements whose fast value
-    ``(trace − d) + logdet_ratio`` lost more than three bits, and that value on the masked
-    elements; it returns the excess for those elements (keeping ``fast`` where it cannot do
-    better).
+    ``spectral(mask, fast)`` receives a boolean NumPy mask over the batch shape and the fast
+    value ``(trace − d) + logdet_ratio`` on the masked elements (flattened), and returns the
+    excess for them (keeping ``fast`` where it cannot do better). Frameworks that can index by
+    a mask recompute only the elements that lost more than three bits; JAX (traceable, no
+    data-dependent shapes) recomputes all and selects. The recomputation runs without gradient
+    tracking: the result carries the derivatives of the fast formula, which equals it in exact
+    arithmetic and is smooth where the eigenvalue route is not (P = Q).
     """
-    xp = backend_of(trace).xp
+    ops = backend_of(trace, logdet_ratio)
+    xp = ops.xp
     fast = (trace - d) + logdet_ratio
     magnitude = trace + d + xp.abs(logdet_ratio)
-    cancels = np.asarray(fast < CANCELLATION_RATIO * magnitude)
-    if not np.any(cancels):
-        return MatrixTerms(trace, logdet_ratio, fast)
-    excess = np.array(fast, copy=True)
-    if cancels.ndim == 0:
-        excess = np.asarray(spectral(cancels.reshape(1), excess.reshape(1))).reshape(())
-    else:
-        excess[cancels] = spectral(cancels, excess[cancels])
-    return MatrixTerms(trace, logdet_ratio, excess)
-
-
-def take(x: Any, mask: np.ndarray, core_ndim: int) -> Any:
-    """The batch elements of ``x`` selected by ``mask`` (x broadcast to mask's batch first).
-
-    ``x`` has shape (*batch, *core) with ``core_ndim`` trailing core dimensions; returns
-    (count, *core).
-    """
-    core = tuple(x.shape[len(x.shape) - core_ndim:]) if core_ndim else ()
-    return np.broadcast_to(x, (*mask.shape, *core))[mask]
+    cancels = fast < CANCELLATION_RATIO * magnitude
+    shape = tuple(fast.shape)
+    with ops.no_grad():
+        plain = ops.stop_gradient(fast)
+        if ops.masking:
+            mask = np.asarray(ops.to_numpy(cancels), dtype=bool).reshape(shape)
+            if not mask.any():
+                return MatrixTerms(trace, logdet_ratio, fast)
+            refined = ops.put(plain, mask, spectral(mask, ops.take(plain, mask, 0)))
+        else:
+            everything = np.ones(shape, dtype=bool)
+            values = spectral(everything, plain.reshape(-1)).reshape(shape)
+            refined = xp.where(cancels, values, plain)
+    return MatrixTerms(trace, logdet_ratio, ops.with_gradient_of(refined, fast))

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from gaussdiv._backend import backend_of
+from gaussdiv._backend import ArrayContext, backend_of, context_of
 from gaussdiv._numerics import excess_log1p
 from gaussdiv._validation import (
     check_dtype,
@@ -16,9 +16,8 @@ from gaussdiv._validation import (
     check_square,
     check_symmetric,
     cholesky_checked,
-    frozen_copy,
 )
-from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled, take
+from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled
 
 Side = Literal["covariance", "precision"]
 
@@ -46,11 +45,12 @@ class DenseCovariance(Covariance):
 
     @classmethod
     def from_matrix(cls, matrix: Any, side: Side = "covariance", *, name: str = "cov",
-                    dtype: Any = None) -> DenseCovariance:
+                    ctx: ArrayContext | None = None) -> DenseCovariance:
         """Validate a symmetric positive definite matrix and factor it once."""
-        ops = backend_of(matrix)
+        ctx = ctx or context_of(matrix)
+        ops = ctx.ops
         check_dtype(matrix, name, ops)
-        matrix = frozen_copy(matrix, dtype)
+        matrix = ctx.freeze(matrix)
         check_square(matrix, name)
         check_finite(matrix, name, ops)
         check_symmetric(matrix, name, ops)
@@ -59,11 +59,12 @@ class DenseCovariance(Covariance):
 
     @classmethod
     def from_factor(cls, factor: Any, side: Side = "covariance", *, name: str = "scale_tril",
-                    dtype: Any = None) -> DenseCovariance:
+                    ctx: ArrayContext | None = None) -> DenseCovariance:
         """Validate a lower-triangular factor with positive diagonal (Σ or Λ = factor·factorᵀ)."""
-        ops = backend_of(factor)
+        ctx = ctx or context_of(factor)
+        ops = ctx.ops
         check_dtype(factor, name, ops)
-        factor = frozen_copy(factor, dtype)
+        factor = ctx.freeze(factor)
         check_square(factor, name)
         check_finite(factor, name, ops)
         check_lower_triangular(factor, name, ops)
@@ -83,7 +84,7 @@ class DenseCovariance(Covariance):
 
     @property
     def dtype(self) -> Any:
-        return self.factor.dtype
+        return self.ops.numpy_dtype(self.factor)
 
     def __repr__(self) -> str:
         given = "factor" if self.factor_given else "matrix"
@@ -146,7 +147,8 @@ class DenseCovariance(Covariance):
         """The same Σ described by Σ itself (factorised anew when given as a precision)."""
         if self.side == "covariance":
             return self
-        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov")
+        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov",
+                                           ctx=ArrayContext(self.ops, self.dtype, self.factor))
 
     @staticmethod
     def pair_terms(cov_p: DenseCovariance, cov_q: DenseCovariance) -> MatrixTerms:
@@ -197,13 +199,14 @@ def whitened_difference_eigvals(first: DenseCovariance, ref: DenseCovariance,
     E = F + Fᵀ + F Fᵀ when both were given as factors. Returns (count, d), ascending.
     """
     ops = ref.ops
-    ref_factor = take(ref.factor, mask, 2)
+    ref_factor = ops.take(ref.factor, mask, 2)
     if first.factor_given and ref.factor_given:
-        f = ops.solve_triangular(ref_factor, take(first.factor - ref.factor, mask, 2), lower=True)
+        diff = ops.take(first.factor - ref.factor, mask, 2)
+        f = ops.solve_triangular(ref_factor, diff, lower=True)
         f_t = ops.matrix_transpose(f)
         excess_matrix = f + f_t + f @ f_t
     else:
-        diff = take(side_matrix(first) - side_matrix(ref), mask, 2)
+        diff = ops.take(side_matrix(first) - side_matrix(ref), mask, 2)
         half = ops.solve_triangular(ref_factor, diff, lower=True)  # L_B⁻¹ D
         excess_matrix = ops.solve_triangular(ref_factor, ops.matrix_transpose(half), lower=True)
     excess_matrix = 0.5 * (excess_matrix + ops.matrix_transpose(excess_matrix))

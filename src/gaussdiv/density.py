@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import backend_of
+from gaussdiv._backend import framework_of
 from gaussdiv._validation import check_dtype, check_finite, check_vector
 from gaussdiv.divergence import _check_pair
-from gaussdiv.errors import DimensionMismatchError, ShapeError
+from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, ShapeError
 from gaussdiv.gaussian import Gaussian
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -26,8 +26,9 @@ def log_prob(p: Gaussian, x: Any) -> Any:
     Returns:
         Array of shape broadcast(x.shape[:-1], B). Cost: one triangular solve per point.
     """
-    x = _points(x, p.dim, p.dtype)
-    return -0.5 * (p.dim * _LOG_2PI + p.cov.logdet() + p.cov.mahalanobis(x - p.mean))
+    x = _points(x, p)
+    value = -0.5 * (p.dim * _LOG_2PI + p.cov.logdet() + p.cov.mahalanobis(x - p.mean))
+    return p.cov.ops.result(value, p.dtype)
 
 
 def log_ratio(p: Gaussian, q: Gaussian, x: Any) -> Any:
@@ -36,21 +37,28 @@ def log_ratio(p: Gaussian, q: Gaussian, x: Any) -> Any:
     The 2π terms cancel exactly and are never formed. Shapes as in :func:`log_prob`.
     """
     _check_pair(p, q)
-    x = _points(x, p.dim, np.promote_types(p.dtype, q.dtype))
+    x = _points(x, p, q)
     quad = q.cov.mahalanobis(x - q.mean) - p.cov.mahalanobis(x - p.mean)
-    return 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)
+    value = 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)
+    return p.cov.ops.result(value, p.dtype if p.dtype == q.dtype else value.dtype)
 
 
-def _points(x: Any, dim: int, dtype: Any) -> Any:
-    ops = backend_of(x)
+def _points(x: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
+    """Validate points x (..., d) and bring them to the Gaussians' framework, dtype and device."""
+    ops = p.cov.ops
+    framework = framework_of(x)
+    if framework is not None and framework is not ops:
+        raise BackendMismatchError(
+            f"x is a {framework.name} array but the Gaussian holds {ops.name} arrays")
     check_dtype(x, "x", ops)
-    x = ops.asarray(x, dtype=dtype)
-    check_vector(x, "x")
-    if x.shape[-1] != dim:
-        raise DimensionMismatchError(
-            f"x has points of dimension {x.shape[-1]} (shape {x.shape}) but the Gaussian has "
-            f"d={dim}")
+    dtype = p.cov.dtype if q is None else np.promote_types(p.cov.dtype, q.cov.dtype)
+    x = ops.asarray(x, dtype, like=p.mean)
     if len(x.shape) == 0:
-        raise ShapeError("x must have shape (..., d)")
+        raise ShapeError("x must have shape (..., d); got a scalar")
+    check_vector(x, "x")
+    if x.shape[-1] != p.dim:
+        raise DimensionMismatchError(
+            f"x has points of dimension {x.shape[-1]} (shape {tuple(x.shape)}) but the Gaussian "
+            f"has d={p.dim}")
     check_finite(x, "x", ops)
     return x

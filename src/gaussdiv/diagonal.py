@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from gaussdiv._backend import backend_of
+from gaussdiv._backend import ArrayContext, backend_of, context_of
 from gaussdiv._numerics import excess_log1p
 from gaussdiv._validation import (
     check_dtype,
     check_finite,
     check_positive,
     check_vector,
-    frozen_copy,
 )
 from gaussdiv.covariance import Covariance, MatrixTerms
 from gaussdiv.dense import DenseCovariance
@@ -41,11 +40,12 @@ class DiagonalCovariance(Covariance):
 
     @classmethod
     def from_param(cls, param: Any, kind: Kind, dim: int | None = None, *,
-                   dtype: Any = None) -> DiagonalCovariance:
+                   ctx: ArrayContext | None = None) -> DiagonalCovariance:
         """Validate ``param`` (*batch, d) — or (*batch, 1) with ``dim`` given — of this kind."""
-        ops = backend_of(param)
+        ctx = ctx or context_of(param)
+        ops = ctx.ops
         check_dtype(param, kind, ops)
-        param = frozen_copy(param, dtype)
+        param = ctx.freeze(param)
         check_vector(param, kind)
         if dim is None:
             dim = int(param.shape[-1])
@@ -71,7 +71,7 @@ class DiagonalCovariance(Covariance):
 
     @property
     def dtype(self) -> Any:
-        return self.param.dtype
+        return self.ops.numpy_dtype(self.param)
 
     @property
     def isotropic(self) -> bool:
@@ -138,7 +138,8 @@ class DiagonalCovariance(Covariance):
         return self.diagonal()[..., None] * ops.eye(self.size, self.dtype, like=self.param)
 
     def to_dense_covariance(self) -> DenseCovariance:
-        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov")
+        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov",
+                                           ctx=ArrayContext(self.ops, self.dtype, self.param))
 
     @staticmethod
     def pair_terms(cov_p: DiagonalCovariance, cov_q: DiagonalCovariance) -> MatrixTerms:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gaussdiv.errors import DimensionMismatchError, ShapeError
+from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, ShapeError
 from gaussdiv.gaussian import Gaussian
 from gaussdiv.pairs import matrix_terms
 
@@ -53,13 +53,12 @@ def kl_terms(p: Gaussian, q: Gaussian) -> KLTerms:
     matrix = matrix_terms(p.cov, q.cov)
     mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
     kl_value = 0.5 * (matrix.excess + mahalanobis)
-    shape = np.broadcast_shapes(p.batch_shape, q.batch_shape)
     return KLTerms(
-        logdet_ratio=_result(matrix.logdet_ratio, shape),
-        trace=_result(matrix.trace, shape),
-        mahalanobis=_result(mahalanobis, shape),
+        logdet_ratio=_result(matrix.logdet_ratio, p, q),
+        trace=_result(matrix.trace, p, q),
+        mahalanobis=_result(mahalanobis, p, q),
         dim=p.dim,
-        kl=_result(kl_value, shape),
+        kl=_result(kl_value, p, q),
     )
 
 
@@ -83,7 +82,7 @@ def kl(p: Gaussian, q: Gaussian) -> Any:
 
 def entropy(p: Gaussian) -> Any:
     """Differential entropy H(P) = H_P(P) = ½ (d (1 + ln 2π) + ln|Σ|), shape (*batch)."""
-    return _result(0.5 * (p.dim * (1 + _LOG_2PI) + p.cov.logdet()), p.batch_shape)
+    return _result(0.5 * (p.dim * (1 + _LOG_2PI) + p.cov.logdet()), p)
 
 
 def cross_entropy(p: Gaussian, q: Gaussian) -> Any:
@@ -92,13 +91,17 @@ def cross_entropy(p: Gaussian, q: Gaussian) -> Any:
     Written as entropy plus the cancellation-free KL, which equals the direct form
     ½ (d ln 2π + ln|Σ₂| + tr(Σ₂⁻¹Σ₁) + (μ₁−μ₂)ᵀΣ₂⁻¹(μ₁−μ₂)) and rounds only once.
     """
-    return _result(entropy(p) + kl(p, q), np.broadcast_shapes(p.batch_shape, q.batch_shape))
+    return _result(entropy(p) + kl(p, q), p, q)
 
 
 def _check_pair(p: Gaussian, q: Gaussian) -> None:
     for name, g in (("p", p), ("q", q)):
         if not isinstance(g, Gaussian):
             raise TypeError(f"{name} must be a gaussdiv.Gaussian, got {type(g).__name__}")
+    if p.cov.ops is not q.cov.ops:
+        raise BackendMismatchError(
+            f"p holds {p.cov.ops.name} arrays and q holds {q.cov.ops.name} arrays; "
+            "build both from one framework")
     if p.dim != q.dim:
         raise DimensionMismatchError(
             f"p and q live in different dimensions: p has d={p.dim}, q has d={q.dim}")
@@ -109,7 +112,15 @@ def _check_pair(p: Gaussian, q: Gaussian) -> None:
             f"batch shapes of p {p.batch_shape} and q {q.batch_shape} do not broadcast") from None
 
 
-def _result(value: Any, shape: tuple[int, ...]) -> Any:
-    """Broadcast to the pair's batch shape; a 0-d result becomes a NumPy scalar."""
-    out = np.broadcast_to(value, shape)
-    return out[()] if out.ndim == 0 else np.array(out)
+def _result(value: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
+    """``value`` broadcast to the batch shape of p (and q), in the result dtype.
+
+    The result dtype is the Gaussians' (half precision comes back as given); for a pair of
+    different dtypes, the wider compute dtype. A 0-d NumPy result becomes a NumPy scalar.
+    """
+    ops = p.cov.ops
+    shape = p.batch_shape if q is None else np.broadcast_shapes(p.batch_shape, q.batch_shape)
+    dtype = p.dtype
+    if q is not None and q.dtype != p.dtype:
+        dtype = ops.framework_dtype(np.promote_types(p.cov.dtype, q.cov.dtype))
+    return ops.result(ops.xp.broadcast_to(value, shape), dtype)

@@ -6,12 +6,18 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import backend_of
-from gaussdiv._validation import check_dtype, check_finite, check_vector, float_dtype
+from gaussdiv._backend import ArrayContext, context_of, framework_of
+from gaussdiv._validation import check_dtype, check_finite, check_vector
 from gaussdiv.covariance import Covariance
 from gaussdiv.dense import DenseCovariance
 from gaussdiv.diagonal import DiagonalCovariance
-from gaussdiv.errors import DimensionMismatchError, DtypeError, GaussianError, ShapeError
+from gaussdiv.errors import (
+    BackendMismatchError,
+    DimensionMismatchError,
+    DtypeError,
+    GaussianError,
+    ShapeError,
+)
 from gaussdiv.kronecker import KroneckerCovariance
 from gaussdiv.lowrank import LowRankCovariance
 
@@ -27,11 +33,15 @@ class Gaussian:
     broadcast against each other (a shared covariance for a batch of means, and so on), and
     the Gaussian's ``batch_shape`` is the broadcast shape.
 
-    dtype: float32 (or narrower) inputs are computed in float32, everything else in float64;
-    integer inputs are accepted and cast to float64; boolean and complex inputs are rejected.
+    Arrays: NumPy arrays, PyTorch tensors or JAX arrays (one framework per Gaussian; Python
+    lists and scalars go with any). Results come back in the same framework, on the same device.
+
+    dtype: float32 inputs are computed in float32, everything else in float64; float16 and
+    bfloat16 are computed in float32 and results returned in the input's dtype; integer inputs
+    are accepted and cast to float64; boolean and complex inputs are rejected.
     """
 
-    __slots__ = ("_batch_shape", "cov", "mean")
+    __slots__ = ("_batch_shape", "_result_dtype", "cov", "mean")
 
     mean: Any
     cov: Covariance
@@ -40,31 +50,29 @@ class Gaussian:
         if isinstance(cov, Covariance):
             structure = cov
         else:
-            dtype = float_dtype(mean, cov)
-            structure = DenseCovariance.from_matrix(cov, "covariance", name="cov", dtype=dtype)
+            structure = DenseCovariance.from_matrix(cov, "covariance", name="cov",
+                                                    ctx=context_of(mean, cov))
         self._init(mean, structure)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_precision(cls, mean: Any, precision: Any) -> Gaussian:
         """N(μ, Λ⁻¹) from the precision matrix Λ (*batch, d, d); Λ is never inverted."""
-        dtype = float_dtype(mean, precision)
         return cls(mean, DenseCovariance.from_matrix(precision, "precision", name="precision",
-                                                     dtype=dtype))
+                                                     ctx=context_of(mean, precision)))
 
     @classmethod
     def from_scale_tril(cls, mean: Any, scale_tril: Any) -> Gaussian:
         """N(μ, L Lᵀ) from the lower Cholesky factor L of the covariance (positive diagonal)."""
-        dtype = float_dtype(mean, scale_tril)
         return cls(mean, DenseCovariance.from_factor(scale_tril, "covariance", name="scale_tril",
-                                                     dtype=dtype))
+                                                     ctx=context_of(mean, scale_tril)))
 
     @classmethod
     def from_precision_tril(cls, mean: Any, precision_tril: Any) -> Gaussian:
         """N(μ, (R Rᵀ)⁻¹) from the lower Cholesky factor R of the precision Λ = R Rᵀ."""
-        dtype = float_dtype(mean, precision_tril)
         return cls(mean, DenseCovariance.from_factor(precision_tril, "precision",
-                                                     name="precision_tril", dtype=dtype))
+                                                     name="precision_tril",
+                                                     ctx=context_of(mean, precision_tril)))
 
     @classmethod
     def diag(cls, mean: Any, *, var: Any = None, std: Any = None,
@@ -81,28 +89,34 @@ class Gaussian:
             raise GaussianError("Gaussian.diag takes exactly one of var=, std= or logvar=; got "
                                 + (", ".join(given) or "none"))
         (kind, param), = given.items()
-        structure = DiagonalCovariance.from_param(param, kind, dtype=float_dtype(mean, param))
+        structure = DiagonalCovariance.from_param(param, kind, ctx=context_of(mean, param))
         return cls(mean, structure)
 
     @classmethod
     def isotropic(cls, mean: Any, var: Any) -> Gaussian:
         """N(μ, v I) with one variance v per batch element: mean (*batch, d), var (*batch)."""
-        dtype = float_dtype(mean, var)
-        mean_shape = np.shape(mean)
+        ctx = context_of(mean, var)
+        mean_shape = tuple(getattr(mean, "shape", np.shape(mean)))
         if len(mean_shape) < 1:
             raise ShapeError("mean must have shape (..., d); got a scalar")
-        param = np.asarray(var)[..., None]
-        return cls(mean, DiagonalCovariance.from_param(param, "var", dim=mean_shape[-1],
-                                                       dtype=dtype))
+        check_dtype(var, "var", ctx.ops)
+        param = ctx.ops.asarray(var, ctx.dtype, ctx.like)[..., None]
+        return cls(mean, DiagonalCovariance.from_param(param, "var", dim=mean_shape[-1], ctx=ctx))
 
     @classmethod
-    def standard(cls, d: int, dtype: Any = np.float64) -> Gaussian:
-        """The standard normal N(0, I_d), stored in O(d) for the mean and O(1) for Σ."""
+    def standard(cls, d: int, dtype: Any = np.float64, *, like: Any = None) -> Gaussian:
+        """The standard normal N(0, I_d), stored in O(d) for the mean and O(1) for Σ.
+
+        ``like``: an array whose framework, device and dtype the Gaussian takes (e.g. a torch
+        tensor); otherwise NumPy in ``dtype``.
+        """
         if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
             raise ShapeError(f"d must be a positive integer, got {d!r}")
-        identity = DiagonalCovariance.from_param(np.ones(1, dtype=dtype), "var", dim=int(d),
-                                                 dtype=dtype)
-        return cls(np.zeros(int(d), dtype=dtype), identity)
+        ctx = context_of(like) if like is not None else ArrayContext(
+            context_of().ops, np.dtype(dtype), None)
+        ones = ctx.ops.asarray(np.ones(1), ctx.dtype, ctx.like)
+        zeros = ctx.ops.asarray(np.zeros(int(d)), ctx.dtype, ctx.like)
+        return cls(zeros, DiagonalCovariance.from_param(ones, "var", dim=int(d), ctx=ctx))
 
     @classmethod
     def lowrank(cls, mean: Any, factor: Any, var: Any) -> Gaussian:
@@ -110,8 +124,8 @@ class Gaussian:
 
         Costs O(d k²) once (a k×k capacitance Cholesky); never forms the d×d matrix.
         """
-        dtype = float_dtype(mean, factor, var)
-        return cls(mean, LowRankCovariance.from_parts(factor, var, dtype=dtype))
+        return cls(mean, LowRankCovariance.from_parts(factor, var,
+                                                      ctx=context_of(mean, factor, var)))
 
     @classmethod
     def kronecker(cls, mean: Any, a: Any, b: Any) -> Gaussian:
@@ -120,9 +134,9 @@ class Gaussian:
         The entry of x at index i q + j pairs row i of A with row j of B (row-major
         vectorisation of a p×q matrix). Never expanded to the d×d matrix.
         """
-        dtype = float_dtype(mean, a, b)
-        factor_a = DenseCovariance.from_matrix(a, "covariance", name="a", dtype=dtype)
-        factor_b = DenseCovariance.from_matrix(b, "covariance", name="b", dtype=dtype)
+        ctx = context_of(mean, a, b)
+        factor_a = DenseCovariance.from_matrix(a, "covariance", name="a", ctx=ctx)
+        factor_b = DenseCovariance.from_matrix(b, "covariance", name="b", ctx=ctx)
         return cls(mean, KroneckerCovariance(factor_a, factor_b))
 
     # ------------------------------------------------------------------ properties
@@ -137,7 +151,8 @@ class Gaussian:
 
     @property
     def dtype(self) -> Any:
-        return self.cov.dtype
+        """The dtype results come back in (the framework's own dtype object)."""
+        return self._result_dtype
 
     def covariance_matrix(self) -> Any:
         """Σ as a dense (*batch, d, d) array (for inspection and tests)."""
@@ -152,30 +167,43 @@ class Gaussian:
 
     # ------------------------------------------------------------------ internals
     def _init(self, mean: Any, structure: Covariance) -> None:
-        ops = backend_of(mean)
+        ops = structure.ops
+        mean_framework = framework_of(mean)
+        if mean_framework is not None and mean_framework is not ops:
+            raise BackendMismatchError(
+                f"mean is a {mean_framework.name} array but the covariance is {ops.name}; "
+                "build both from one framework")
         check_dtype(mean, "mean", ops)
-        mean_dtype = float_dtype(mean)
-        if np.dtype(mean_dtype).itemsize > np.dtype(structure.dtype).itemsize:
+        mean_dtype = ops.numpy_dtype(mean)
+        if mean_dtype.kind == "f" and mean_dtype.itemsize > structure.dtype.itemsize:
             raise DtypeError(
-                f"mean is {np.dtype(mean_dtype)} but the covariance structure is "
-                f"{structure.dtype}; build the covariance in {np.dtype(mean_dtype)} too"
-            )
-        mean = np.array(mean, dtype=structure.dtype, copy=True)
-        mean.flags.writeable = False
+                f"mean is {mean_dtype} but the covariance structure is {structure.dtype}; "
+                f"build the covariance in {mean_dtype} too")
+        half = mean_dtype.kind == "f" and mean_dtype.itemsize == 2
+        result_dtype = mean.dtype if half else ops.framework_dtype(structure.dtype)
+        mean = ops.freeze(mean, structure.dtype, _any_array(structure))
         check_vector(mean, "mean")
         check_finite(mean, "mean", ops)
         if mean.shape[-1] != structure.dim:
             raise DimensionMismatchError(
-                f"mean has dimension d={mean.shape[-1]} (shape {mean.shape}) but the covariance "
-                f"is {structure.dim}×{structure.dim}"
-            )
+                f"mean has dimension d={mean.shape[-1]} (shape {tuple(mean.shape)}) but the "
+                f"covariance is {structure.dim}×{structure.dim}")
         try:
-            batch = np.broadcast_shapes(mean.shape[:-1], structure.batch_shape)
+            batch = np.broadcast_shapes(tuple(mean.shape[:-1]), structure.batch_shape)
         except ValueError:
             raise ShapeError(
-                f"batch shapes do not broadcast: mean has batch shape {mean.shape[:-1]}, the "
-                f"covariance {structure.batch_shape}"
-            ) from None
+                f"batch shapes do not broadcast: mean has batch shape {tuple(mean.shape[:-1])}, "
+                f"the covariance {structure.batch_shape}") from None
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "cov", structure)
         object.__setattr__(self, "_batch_shape", tuple(batch))
+        object.__setattr__(self, "_result_dtype", result_dtype)
+
+
+def _any_array(structure: Covariance) -> Any:
+    """One of the structure's arrays, whose device the mean joins."""
+    for name in ("factor", "param", "a"):
+        value = getattr(structure, name, None)
+        if value is not None:
+            return value if name != "a" else value.factor
+    return None

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gaussdiv._backend import ArrayContext
 from gaussdiv._numerics import excess_log1p
 from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled
 from gaussdiv.dense import DenseCovariance, side_matrix, whitened_difference_eigvals
@@ -86,7 +87,9 @@ class KroneckerCovariance(Covariance):
         return big.reshape(*big.shape[:-4], p * q, p * q)
 
     def to_dense_covariance(self) -> DenseCovariance:
-        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov")
+        return DenseCovariance.from_matrix(
+            self.dense(), "covariance", name="cov",
+            ctx=ArrayContext(self.ops, self.dtype, self.a.factor))
 
     @staticmethod
     def pair_terms(cov_p: KroneckerCovariance, cov_q: KroneckerCovariance) -> MatrixTerms:

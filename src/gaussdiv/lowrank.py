@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gaussdiv._backend import backend_of
+from gaussdiv._backend import ArrayContext, backend_of, context_of
 from gaussdiv._validation import (
     check_dtype,
     check_finite,
     check_positive,
     check_vector,
     cholesky_checked,
-    frozen_copy,
 )
 from gaussdiv.covariance import Covariance, MatrixTerms
 from gaussdiv.dense import DenseCovariance
@@ -35,13 +34,15 @@ class LowRankCovariance(Covariance):
     name: ClassVar[str] = "lowrank"
 
     @classmethod
-    def from_parts(cls, factor: Any, var: Any, *, dtype: Any = None) -> LowRankCovariance:
+    def from_parts(cls, factor: Any, var: Any, *,
+                   ctx: ArrayContext | None = None) -> LowRankCovariance:
         """Validate W and v, and factor the capacitance I + Wᵀ diag(v)⁻¹ W once."""
-        ops = backend_of(factor, var)
+        ctx = ctx or context_of(factor, var)
+        ops = ctx.ops
         check_dtype(factor, "factor", ops)
         check_dtype(var, "var", ops)
-        factor = frozen_copy(factor, dtype)
-        var = frozen_copy(var, dtype)
+        factor = ctx.freeze(factor)
+        var = ctx.freeze(var)
         if len(factor.shape) < 2:
             raise ShapeError(f"factor must have shape (..., d, k); got {tuple(factor.shape)}")
         check_vector(var, "var")
@@ -54,7 +55,7 @@ class LowRankCovariance(Covariance):
         check_positive(var, "var", ops, "entries (a variance must be > 0)")
         scaled = factor / var[..., None]  # D⁻¹W
         k = factor.shape[-1]
-        capacitance = ops.eye(k, factor.dtype, like=factor) + ops.matrix_transpose(factor) @ scaled
+        capacitance = ops.eye(k, ctx.dtype, like=factor) + ops.matrix_transpose(factor) @ scaled
         return cls(factor, var, cholesky_checked(capacitance, "capacitance I + WᵀD⁻¹W", ops))
 
     @property
@@ -76,7 +77,7 @@ class LowRankCovariance(Covariance):
 
     @property
     def dtype(self) -> Any:
-        return self.factor.dtype
+        return self.ops.numpy_dtype(self.factor)
 
     @property
     def noise_dim(self) -> int:
@@ -121,7 +122,8 @@ class LowRankCovariance(Covariance):
         return self.factor @ ops.matrix_transpose(self.factor) + self.var[..., None] * eye
 
     def to_dense_covariance(self) -> DenseCovariance:
-        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov")
+        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov",
+                                           ctx=ArrayContext(self.ops, self.dtype, self.factor))
 
     def trace_solve(self, other: Covariance) -> Any:
         """tr(Σ⁻¹ Σ_other) = Σ diag(Σ_other)/v − tr(C⁻¹ Yᵀ Σ_other Y), Y = D⁻¹W.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +11,6 @@ import numpy as np
 from gaussdiv.density import log_ratio
 from gaussdiv.divergence import _check_pair
 from gaussdiv.gaussian import Gaussian
-
-Seed = int | np.random.Generator | None
 
 #: Points per chunk in :func:`kl_mc`, per batch element: memory stays O(chunk · batch · d).
 DEFAULT_CHUNK = 65_536
@@ -22,7 +21,7 @@ class MonteCarloEstimate:
     """A Monte Carlo mean with its standard error.
 
     Attributes:
-        value: the sample mean, shape (*batch) (a NumPy scalar for one pair).
+        value: the sample mean, shape (*batch) (a NumPy scalar for one NumPy pair).
         stderr: its standard error s/√n, same shape.
         n: the number of samples per batch element.
     """
@@ -36,17 +35,21 @@ class MonteCarloEstimate:
         return (self.value - exact) / self.stderr
 
 
-def sample(p: Gaussian, n: int, seed: Seed = None) -> Any:
+def sample(p: Gaussian, n: int, seed: Any = None) -> Any:
     """Draw n points X = μ + S Z with S Sᵀ = Σ and Z standard normal.
 
+    Args:
+        seed: an int, None, or the framework's own generator (``np.random.Generator``,
+            ``torch.Generator``, a ``jax.random`` key).
+
     Returns:
-        Array of shape (n, *batch_shape, d) in the Gaussian's dtype.
+        Array of shape (n, *batch_shape, d) in the Gaussian's framework, dtype and device.
     """
-    rng = _generator(seed)
-    return _draw(p, _check_count(n, "n"), rng)
+    draw = p.cov.ops.random(seed)
+    return p.cov.ops.result(_draw(p, _check_count(n, "n"), draw), p.dtype)
 
 
-def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Seed = None,
+def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
           chunk: int = DEFAULT_CHUNK) -> MonteCarloEstimate:
     """Monte Carlo estimate of KL(P‖Q) as the mean of ln p(X)/q(X) over X ∼ P (eq. 11).
 
@@ -59,38 +62,30 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Seed = None,
     _check_pair(p, q)
     n = _check_count(n, "n")
     chunk = _check_count(chunk, "chunk")
-    rng = _generator(seed)
+    ops = p.cov.ops
+    draw = ops.random(seed)
     count, mean, m2 = 0, 0.0, 0.0
     while count < n:
         size = min(chunk, n - count)
-        values = np.asarray(log_ratio(p, q, _draw(p, size, rng)), dtype=np.float64)
-        c_mean = values.mean(axis=0)
-        c_m2 = ((values - c_mean) ** 2).sum(axis=0)
+        values = log_ratio(p, q, _draw(p, size, draw))
+        c_mean = values.mean(0)
+        c_m2 = ((values - c_mean) ** 2).sum(0)
         total = count + size
         delta = c_mean - mean
         mean = mean + delta * (size / total)
         m2 = m2 + c_m2 + delta * delta * (count * size / total)
         count = total
-    stderr = np.sqrt(m2 / max(n - 1, 1) / n)
-    dtype = np.promote_types(p.dtype, q.dtype)
-    return MonteCarloEstimate(_scalar(mean, dtype), _scalar(stderr, dtype), n)
+    stderr = ops.xp.sqrt(m2 / max(n - 1, 1) / n)
+    dtype = values.dtype
+    return MonteCarloEstimate(ops.result(mean, dtype), ops.result(stderr, dtype), n)
 
 
-def _draw(p: Gaussian, n: int, rng: np.random.Generator) -> Any:
-    z = rng.standard_normal((n, *p.batch_shape, p.cov.noise_dim)).astype(p.dtype, copy=False)
+def _draw(p: Gaussian, n: int, draw: Callable[..., Any]) -> Any:
+    z = draw((n, *p.batch_shape, p.cov.noise_dim), p.cov.dtype, p.mean)
     return p.mean + p.cov.color(z)
-
-
-def _generator(seed: Seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _check_count(n: Any, name: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
-
-
-def _scalar(x: Any, dtype: Any) -> Any:
-    out = np.asarray(x, dtype=dtype)
-    return out[()] if out.ndim == 0 else out

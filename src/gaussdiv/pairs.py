@@ -19,7 +19,7 @@ import numpy as np
 
 from gaussdiv._numerics import excess_log1p
 from gaussdiv._validation import cholesky_checked
-from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled, take
+from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled
 from gaussdiv.dense import DenseCovariance
 from gaussdiv.diagonal import DiagonalCovariance
 from gaussdiv.errors import DimensionMismatchError
@@ -80,8 +80,8 @@ def refine_by_difference(cov_p: Covariance, cov_q: Covariance, trace: Any,
             diff = exact_difference(cov_p, cov_q)
         else:
             diff = cov_p.dense() - cov_q.dense()
-        ref = cholesky_checked(take(cov_q.dense(), mask, 2), "cov", ops)
-        half = ops.solve_triangular(ref, take(diff, mask, 2), lower=True)
+        ref = cholesky_checked(ops.take(cov_q.dense(), mask, 2), "cov", ops)
+        half = ops.solve_triangular(ref, ops.take(diff, mask, 2), lower=True)
         e = ops.solve_triangular(ref, ops.matrix_transpose(half), lower=True)
         eps = ops.eigvalsh(0.5 * (e + ops.matrix_transpose(e)))
         trusted = 1 + eps[..., 0] >= _SPECTRAL_MIN_EIGENVALUE
