@@ -100,6 +100,40 @@ class NumpyBackend:
             out[i] = scipy.linalg.solve_triangular(t_b[i], b_b[i], lower=lower, check_finite=False)
         return out.reshape(*batch, *b.shape[-2:])
 
+    def cholesky_residual(self, a: Any, factor: Any) -> Any:
+        """A − L̂L̂ᵀ computed in wider precision (None where no wider type is available).
+
+        LAPACK's factor L̂ is the exact factor of A minus this residual (≈ u·|A|); knowing it to
+        a few digits lets callers correct their results to first order. float64 uses x87 long
+        double (64-bit mantissa, where the platform has it), float32 uses float64.
+        """
+        dtype = np.asarray(a).dtype
+        wide = np.float64 if dtype == np.float32 else np.longdouble
+        if dtype != np.float32 and np.finfo(np.longdouble).nmant <= np.finfo(dtype).nmant:
+            return None
+        f = np.asarray(factor, dtype=wide)
+        return (np.asarray(a, dtype=wide) - f @ np.swapaxes(f, -1, -2)).astype(dtype)
+
+    def solve_triangular_refined(self, t: Any, b: Any, lower: bool) -> Any:
+        """:meth:`solve_triangular` plus one step of iterative refinement.
+
+        The residual B − T X̂ is formed in wider precision where the platform has it, which
+        removes the solve's own backward error (≈ u·cond(T)) from X. Used where X's relative
+        accuracy is the result's (the whitened difference of two nearly equal covariances).
+        """
+        x = self.solve_triangular(t, b, lower)
+        residual = self._wide_residual(b, t, x)
+        if residual is None:
+            return x
+        return x + self.solve_triangular(t, residual, lower)
+
+    def _wide_residual(self, b: Any, t: Any, x: Any) -> Any:
+        dtype = np.asarray(x).dtype
+        wide = np.float64 if dtype == np.float32 else np.longdouble
+        if dtype != np.float32 and np.finfo(np.longdouble).nmant <= np.finfo(dtype).nmant:
+            return None
+        return (np.asarray(b, wide) - np.asarray(t, wide) @ np.asarray(x, wide)).astype(dtype)
+
     # -- masks, randomness, gradients -------------------------------------------------------
     def take(self, x: Any, mask: np.ndarray, core_ndim: int) -> Any:
         """Elements of ``x`` (broadcast to mask's batch shape) where ``mask``: (count, *core)."""
@@ -211,6 +245,17 @@ class TorchBackend(NumpyBackend):
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         return self.torch.linalg.solve_triangular(t, b, upper=not lower)
 
+    def _wide_residual(self, b: Any, t: Any, x: Any) -> Any:
+        if x.dtype != self.torch.float32:
+            return None
+        return (b.double() - t.double() @ x.double()).to(x.dtype)
+
+    def cholesky_residual(self, a: Any, factor: Any) -> Any:
+        if a.dtype != self.torch.float32:
+            return None  # no wider type on every device
+        f = factor.double()
+        return (a.double() - f @ f.mT).to(a.dtype)
+
     def _mask(self, mask: np.ndarray, like: Any) -> Any:
         return self.torch.as_tensor(mask, device=like.device)
 
@@ -319,6 +364,12 @@ class JaxBackend(NumpyBackend):
 
     def cholesky(self, a: Any) -> Any:
         return self.xp.linalg.cholesky(a)
+
+    def cholesky_residual(self, a: Any, factor: Any) -> Any:
+        return None  # float64 needs x64 mode, and XLA has no wider type
+
+    def _wide_residual(self, b: Any, t: Any, x: Any) -> Any:
+        return None
 
     def eigvalsh(self, a: Any) -> Any:
         return self.xp.linalg.eigvalsh(a)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -91,21 +92,51 @@ class DenseCovariance(Covariance):
         return (f"DenseCovariance(side={self.side!r}, given={given}, d={self.dim}, "
                 f"batch_shape={self.batch_shape}, dtype={self.dtype})")
 
+    @cached_property
+    def backward_error(self) -> Any:
+        """F = L̂⁻¹(M − L̂L̂ᵀ)L̂⁻ᵀ for the side matrix M and its computed factor L̂, or None.
+
+        LAPACK's L̂ is the exact factor of M − (M − L̂L̂ᵀ); whitened, that residual has size
+        ≈ κ(M)·u and would cap the relative accuracy of every result at that level. With F
+        known (residual formed in wider precision) results are corrected to first order:
+        ln|M| = 2 Σ ln L̂ᵢᵢ + tr F, and M⁻¹ = L̂⁻ᵀ(I − F)L̂⁻¹ + O(F²). None when the factor was
+        given (it is exact) or no wider precision is available.
+        """
+        if self.matrix is None:
+            return None
+        ops = self.ops
+        residual = ops.cholesky_residual(self.matrix, self.factor)
+        if residual is None:
+            return None
+        half = ops.solve_triangular(self.factor, residual, lower=True)
+        f = ops.solve_triangular(self.factor, ops.matrix_transpose(half), lower=True)
+        return 0.5 * (f + ops.matrix_transpose(f))
+
     def logdet(self) -> Any:
         ops = self.ops
-        half = ops.sum(ops.xp.log(ops.diagonal(self.factor)), -1)
-        return 2 * half if self.side == "covariance" else -2 * half
+        side_logdet = 2 * ops.sum(ops.xp.log(ops.diagonal(self.factor)), -1)
+        if self.backward_error is not None:
+            side_logdet = side_logdet + ops.sum(ops.diagonal(self.backward_error), -1)
+        return side_logdet if self.side == "covariance" else -side_logdet
 
     def whiten(self, x: Any) -> Any:
-        """W x with W Σ Wᵀ = I: L⁻¹x on the covariance side, Rᵀx on the precision side."""
+        """W x with W Σ Wᵀ ≈ I: L̂⁻¹x on the covariance side, R̂ᵀx on the precision side."""
         ops = self.ops
         if self.side == "covariance":
             return ops.solve_triangular(self.factor, x[..., None], lower=True)[..., 0]
         return (ops.matrix_transpose(self.factor) @ x[..., None])[..., 0]
 
     def mahalanobis(self, x: Any) -> Any:
+        """‖w‖² with w = W x, corrected by ∓wᵀFw for the factor's backward error F."""
+        ops = self.ops
         w = self.whiten(x)
-        return self.ops.sum(w * w, -1)
+        value = ops.sum(w * w, -1)
+        f = self.backward_error
+        if f is None:
+            return value
+        correction = ops.sum(w * (f @ w[..., None])[..., 0], -1)
+        # Σ⁻¹ = L̂⁻ᵀ(I − F)L̂⁻¹ on the covariance side; Λ = R̂(I + F)R̂ᵀ on the precision side.
+        return value - correction if self.side == "covariance" else value + correction
 
     def color(self, z: Any) -> Any:
         ops = self.ops
@@ -159,10 +190,11 @@ class DenseCovariance(Covariance):
         terms cancel (P ≈ Q) it switches, per batch element, to the spectral route:
         E = L₂⁻¹(Σ₁ − Σ₂)L₂⁻ᵀ with eigenvalues εᵢ and excess Σᵢ εᵢ − ln(1 + εᵢ), where the
         difference is taken on the user's own inputs (matrices or factors) before whitening.
-        Two precisions Λ use the identity excess(Σ₁‖Σ₂) = excess(Λ₂‖Λ₁).
+        Two precisions Λ use the identity excess(Σ₁‖Σ₂) = excess(Λ₂‖Λ₁); a covariance against
+        a precision uses their factors directly (:func:`_cross_side_terms`), never an inverse.
         """
         if cov_p.side != cov_q.side:
-            cov_p, cov_q = cov_p.on_covariance_side(), cov_q.on_covariance_side()
+            return _cross_side_terms(cov_p, cov_q)
         if cov_p.side == "covariance":
             return _dense_terms(first=cov_p, ref=cov_q)
         return _dense_terms(first=cov_q, ref=cov_p)
@@ -192,34 +224,55 @@ def side_matrix(cov: DenseCovariance) -> Any:
 
 def whitened_difference_eigvals(first: DenseCovariance, ref: DenseCovariance,
                                 mask: np.ndarray) -> Any:
-    """Eigenvalues ε of E = L_B⁻¹(A − B)L_B⁻ᵀ for the batch elements selected by ``mask``.
+    """Eigenvalues ε of B⁻¹(A − B) for the batch elements selected by ``mask``.
 
-    A and B are the side matrices of ``first`` and ``ref``. The difference is formed on the
-    user's inputs: A − B directly when matrices were given; with F = L_B⁻¹(L_A − L_B),
-    E = F + Fᵀ + F Fᵀ when both were given as factors. Returns (count, d), ascending.
+    A and B are the side matrices of ``first`` and ``ref``; computed as E = L_B⁻¹(A − B)L_B⁻ᵀ,
+    corrected to first order for L_B's backward error F_B (E − ½(F_B E + E F_B)). The difference
+    is formed on the user's inputs: A − B directly when matrices were given; with
+    F = L_B⁻¹(L_A − L_B), E = F + Fᵀ + F Fᵀ when both were given as factors. Returns (count, d),
+    ascending.
     """
     ops = ref.ops
     ref_factor = ops.take(ref.factor, mask, 2)
     if first.factor_given and ref.factor_given:
         diff = ops.take(first.factor - ref.factor, mask, 2)
-        f = ops.solve_triangular(ref_factor, diff, lower=True)
+        f = ops.solve_triangular_refined(ref_factor, diff, lower=True)
         f_t = ops.matrix_transpose(f)
         excess_matrix = f + f_t + f @ f_t
     else:
         diff = ops.take(side_matrix(first) - side_matrix(ref), mask, 2)
-        half = ops.solve_triangular(ref_factor, diff, lower=True)  # L_B⁻¹ D
-        excess_matrix = ops.solve_triangular(ref_factor, ops.matrix_transpose(half), lower=True)
+        half = ops.solve_triangular_refined(ref_factor, diff, lower=True)  # L_B⁻¹ D
+        excess_matrix = ops.solve_triangular_refined(ref_factor, ops.matrix_transpose(half),
+                                                     lower=True)
+        if ref.backward_error is not None:
+            f_b = ops.take(ref.backward_error, mask, 2)
+            shift = f_b @ excess_matrix
+            excess_matrix = excess_matrix - 0.5 * (shift + ops.matrix_transpose(shift))
     excess_matrix = 0.5 * (excess_matrix + ops.matrix_transpose(excess_matrix))
     return ops.eigvalsh(excess_matrix)
 
 
 def _dense_terms(first: DenseCovariance, ref: DenseCovariance) -> MatrixTerms:
-    """MatrixTerms of A = first's side matrix against B = ref's: tr(B⁻¹A), ln|B|/|A|."""
+    """MatrixTerms of A = first's side matrix against B = ref's: tr(B⁻¹A), ln|B|/|A|.
+
+    With C = L_B⁻¹L_A and the factors' backward errors F_A, F_B (see
+    :attr:`DenseCovariance.backward_error`), to first order
+    tr(B⁻¹A) = ‖C‖² + tr(Cᵀ C F_A) − tr(Cᵀ F_B C) and
+    ln|B|/|A| = 2 Σ ln(L_B,ᵢᵢ / L_A,ᵢᵢ) + tr F_B − tr F_A.
+    """
     ops = first.ops
-    whitened = ops.solve_triangular(ref.factor, first.factor, lower=True)  # L_B⁻¹ L_A
+    whitened = ops.solve_triangular(ref.factor, first.factor, lower=True)  # C = L_B⁻¹ L_A
     trace = ops.sum(whitened * whitened, (-2, -1))
     logdet_ratio = 2 * ops.sum(ops.xp.log(ops.diagonal(ref.factor) / ops.diagonal(first.factor)),
                                -1)
+    if first.backward_error is not None:
+        f_a = first.backward_error
+        trace = trace + ops.sum(whitened * (whitened @ f_a), (-2, -1))
+        logdet_ratio = logdet_ratio - ops.sum(ops.diagonal(f_a), -1)
+    if ref.backward_error is not None:
+        f_b = ref.backward_error
+        trace = trace - ops.sum(whitened * (f_b @ whitened), (-2, -1))
+        logdet_ratio = logdet_ratio + ops.sum(ops.diagonal(f_b), -1)
 
     def spectral(mask: np.ndarray, fast: Any) -> Any:
         eps = whitened_difference_eigvals(first, ref, mask)
@@ -227,3 +280,41 @@ def _dense_terms(first: DenseCovariance, ref: DenseCovariance) -> MatrixTerms:
         return ops.xp.where(trusted, ops.sum(excess_log1p(eps, ops.xp), -1), fast)
 
     return refine_cancelled(trace, logdet_ratio, first.dim, spectral)
+
+
+def _cross_side_terms(cov_p: DenseCovariance, cov_q: DenseCovariance) -> MatrixTerms:
+    """MatrixTerms when one covariance is held as Σ (factor L) and the other as Λ (factor R).
+
+    Σ₂⁻¹Σ₁ is similar to GᵀG with G = R₂ᵀL₁ (Σ₁ given, Λ₂ given: a product) or
+    G = L₂⁻¹R₁⁻ᵀ (Λ₁ given, Σ₂ given: two triangular operations), so tr = ‖G‖²_F and the
+    eigenvalues are those of GᵀG. No difference of the two inputs exists in one form, so where
+    the terms cancel the excess comes from GᵀG's eigenvalues, accurate to u‖G‖² absolutely.
+    Corrected to first order for both factors' backward errors.
+    """
+    ops = cov_p.ops
+    xp = ops.xp
+    log_diag = ops.sum(xp.log(ops.diagonal(cov_p.factor) * ops.diagonal(cov_q.factor)), -1)
+    f_p, f_q = cov_p.backward_error, cov_q.backward_error
+    if cov_p.side == "covariance":  # G = R₂ᵀ L₁; Σ₁ = L(I+F₁)Lᵀ, Λ₂ = R(I+F₂)Rᵀ
+        g = ops.matrix_transpose(cov_q.factor) @ cov_p.factor
+        sign = 1
+        logdet_ratio = -2 * log_diag
+    else:  # G = L₂⁻¹R₁⁻ᵀ; Λ₁ = R(I+F₁)Rᵀ, Σ₂ = L(I+F₂)Lᵀ enter inverted
+        g = ops.solve_triangular(cov_q.factor, ops.matrix_transpose(cov_p._inverse_factor()),
+                                 lower=True)
+        sign = -1
+        logdet_ratio = 2 * log_diag
+    trace = ops.sum(g * g, (-2, -1))
+    if f_p is not None:
+        trace = trace + sign * ops.sum(g * (g @ f_p), (-2, -1))
+        logdet_ratio = logdet_ratio - sign * ops.sum(ops.diagonal(f_p), -1)
+    if f_q is not None:
+        trace = trace + sign * ops.sum(g * (f_q @ g), (-2, -1))
+        logdet_ratio = logdet_ratio - sign * ops.sum(ops.diagonal(f_q), -1)
+
+    def spectral(mask: np.ndarray, fast: Any) -> Any:
+        g_masked = ops.take(g, mask, 2)
+        lam = ops.eigvalsh(ops.matrix_transpose(g_masked) @ g_masked)
+        return ops.sum(excess_log1p(lam - 1, xp, log_ratio=xp.log(lam)), -1)
+
+    return refine_cancelled(trace, logdet_ratio, cov_p.dim, spectral)
