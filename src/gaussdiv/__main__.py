@@ -1,6 +1,6 @@
-"""``python -m gaussdiv``: run the built-in demo."""
+"""``python -m gaussdiv``: the ``gaussdiv`` command line (``python -m gaussdiv demo``, ...)."""
 
-from gaussdiv.demo import run
+from gaussdiv.cli import main
 
 if __name__ == "__main__":
-    run()
+    main()

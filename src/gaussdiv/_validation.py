@@ -114,10 +114,23 @@ def cholesky_checked(a: Any, name: str, ops: Any) -> Any:
         factor = None
     if ops.is_traced(a):
         return factor
-    if factor is not None and np.all(np.isfinite(ops.to_numpy(factor))):
-        return factor
+    if factor is not None:
+        values = ops.to_numpy(factor)
+        if np.all(np.isfinite(values)) and not _numerically_singular(values):
+            return factor
     _raise_not_positive_definite(a, name, ops)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _numerically_singular(factor: np.ndarray) -> bool:
+    """A Cholesky that succeeded only through rounding: κ(A) ≥ (max Lᵢᵢ / min Lᵢᵢ)² > 1/(d·u).
+
+    Catches exactly dependent columns (e.g. a duplicated feature in a sample covariance), where
+    LAPACK may return a pivot of size √u instead of failing, and every result would be noise.
+    """
+    diag = np.abs(np.diagonal(factor, axis1=-2, axis2=-1))
+    ratio = np.min(diag, axis=-1) / np.max(diag, axis=-1)
+    return bool(np.any(ratio * ratio <= factor.shape[-1] * np.finfo(factor.dtype).eps))
 
 
 def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> None:

@@ -1,0 +1,245 @@
+"""Reading sample files: CSV with a header row, .npy, and Parquet (when pandas is installed).
+
+A file is read into a :class:`Table` of named columns; :func:`numeric_matrix` then picks the
+columns to fit, reports rows with missing values and drops them (or rejects them, ``strict``).
+Every problem is a one-line :class:`~gaussdiv.cli.common.UserError` naming the file and, where
+there is one, the column and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gaussdiv.cli.common import UserError, note
+
+#: Cells read as a missing value (case-insensitive, surrounding blanks ignored).
+MISSING = frozenset({"", "na", "nan", "n/a", "null", "none"})
+SUFFIXES = (".csv", ".npy", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Named columns of one file.
+
+    Attributes:
+        path: the file.
+        columns: column names in file order (for .npy: "0", "1", ...).
+        data: column name → 1-D array (numbers, or strings as read from a CSV).
+        rows: where each row is in the file, for messages (CSV: line numbers; else 1-based).
+        row_word: "line" for CSV, "row" otherwise.
+    """
+
+    path: Path
+    columns: list[str]
+    data: dict[str, np.ndarray]
+    rows: np.ndarray
+    row_word: str
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+
+def parse_columns(values: Iterable[str]) -> list[str] | None:
+    """``--columns a,b --columns c`` → ["a", "b", "c"]; nothing given → None (all columns)."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return names or None
+
+
+def read_table(path: Path) -> Table:
+    """Read a sample file, choosing the reader by extension."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a sample file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UserError(f"{path}: unknown sample file type {suffix!r}; use .csv (with a header "
+                        "row), .npy or .parquet")
+    try:
+        if suffix == ".csv":
+            table = _read_csv(path)
+        elif suffix == ".npy":
+            table = _read_npy(path)
+        else:
+            table = _read_parquet(path)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if table.n_rows == 0:
+        raise UserError(f"{path}: no data rows")
+    return table
+
+
+def _read_csv(path: Path) -> Table:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise UserError(f"{path}: empty file (a CSV needs a header row)")
+            header = [h.strip() for h in header]
+            _check_header(path, header)
+            rows, lines = [], []
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise UserError(f"{path}: line {reader.line_num} has {len(row)} fields, "
+                                    f"the header has {len(header)}")
+                rows.append(row)
+                lines.append(reader.line_num)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text CSV file (not UTF-8)") from None
+    except csv.Error as exc:
+        raise UserError(f"{path}: not a readable CSV file ({exc})") from None
+    cells = np.array(rows, dtype=str).reshape(len(rows), len(header))
+    data = {name: cells[:, j] for j, name in enumerate(header)}
+    return Table(path, header, data, np.array(lines, dtype=np.int64), "line")
+
+
+def _check_header(path: Path, header: Sequence[str]) -> None:
+    for j, name in enumerate(header):
+        if not name:
+            raise UserError(f"{path}: header field {j + 1} is empty; every column needs a name")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise UserError(f"{path}: column '{name}' appears twice in the header")
+        seen.add(name)
+
+
+def _read_npy(path: Path) -> Table:
+    with path.open("rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise UserError(f"{path}: not a .npy file (no NumPy header; save with np.save)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise UserError(f"{path}: not a readable .npy file ({exc})") from None
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise UserError(f"{path}: expected a 2-D array (rows × columns), got shape {array.shape}")
+    if array.dtype.kind not in "fiu":
+        raise UserError(f"{path}: array has dtype {array.dtype}; expected numbers")
+    columns = [str(j) for j in range(array.shape[1])]
+    data = {name: array[:, j] for j, name in enumerate(columns)}
+    return Table(path, columns, data, np.arange(1, array.shape[0] + 1), "row")
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise UserError(f"{path}: reading Parquet needs pandas and pyarrow "
+                        "(pip install pandas pyarrow)") from None
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError as exc:
+        raise UserError(f"{path}: reading Parquet needs pyarrow ({exc})") from None
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
+    columns = [str(c) for c in frame.columns]
+    _check_header(path, columns)
+    data = {}
+    for name, column in zip(columns, frame.columns, strict=True):
+        series = frame[column]
+        numeric = series.dtype.kind in "fiub"
+        data[name] = (series.to_numpy(dtype=np.float64, na_value=np.nan) if numeric
+                      else series.astype(object).where(series.notna(), "").astype(str).to_numpy())
+    return Table(path, columns, data, np.arange(1, len(frame) + 1), "row")
+
+
+def select_columns(table: Table, columns: Sequence[str] | None,
+                   exclude: Iterable[str] = ()) -> list[str]:
+    """The requested columns (all but ``exclude`` when None), each checked to exist."""
+    if columns is None:
+        chosen = [c for c in table.columns if c not in set(exclude)]
+    else:
+        chosen = list(columns)
+        for name in chosen:
+            if name not in table.data:
+                raise UserError(f"{table.path}: no column '{name}' "
+                                f"(columns: {', '.join(table.columns)})")
+        if len(set(chosen)) != len(chosen):
+            raise UserError(f"{table.path}: a column is selected twice in --columns")
+    if not chosen:
+        raise UserError(f"{table.path}: no columns left to fit")
+    return chosen
+
+
+def numeric_column(table: Table, name: str) -> np.ndarray:
+    """Column ``name`` as float64, NaN where the value is missing; non-numbers are an error."""
+    values = table.data[name]
+    if values.dtype.kind in "fiub":
+        out = values.astype(np.float64)
+    else:
+        blank = np.isin(np.char.lower(np.char.strip(values)), list(MISSING))
+        out = np.full(values.shape, np.nan)
+        for i in np.flatnonzero(~blank):
+            try:
+                out[i] = float(values[i])
+            except ValueError:
+                raise UserError(
+                    f"{table.path}: column '{name}' is not numeric ({table.row_word} "
+                    f"{table.rows[i]}: {str(values[i])!r}); choose numeric columns with --columns"
+                ) from None
+    infinite = np.flatnonzero(np.isinf(out))
+    if infinite.size:
+        raise UserError(f"{table.path}: column '{name}' has an infinite value "
+                        f"({table.row_word} {table.rows[infinite[0]]})")
+    return out
+
+
+def numeric_matrix(table: Table, columns: Sequence[str], strict: bool,
+                   by: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (n, d) matrix of ``columns`` and, with ``by``, that column's group labels.
+
+    Rows with a missing value (in ``columns`` or ``by``) are dropped and reported on stderr, or
+    rejected when ``strict``.
+    """
+    matrix = np.column_stack([numeric_column(table, c) for c in columns])
+    missing, named = np.isnan(matrix), list(columns)
+    group = None
+    if by is not None:
+        group = labels(table, by)
+        missing = np.column_stack([np.isin(np.char.lower(group), list(MISSING)), missing])
+        named = [by, *named]
+    keep = drop_missing(table, ~missing.any(axis=1), strict,
+                        lambda i: named[int(np.argmax(missing[i]))])
+    return matrix[keep], None if group is None else group[keep]
+
+
+def drop_missing(table: Table, complete: np.ndarray, strict: bool, column_of: Any) -> np.ndarray:
+    """Report (or, when ``strict``, reject) the rows where ``complete`` is False."""
+    missing = np.flatnonzero(~complete)
+    if missing.size == 0:
+        return complete
+    first = f"{table.row_word} {table.rows[missing[0]]}, column '{column_of(missing[0])}'"
+    if strict:
+        raise UserError(f"{table.path}: {missing.size} row(s) with missing values (first: "
+                        f"{first}); leave out --strict to drop them")
+    shown = ", ".join(str(r) for r in table.rows[missing[:10]])
+    more = ", ..." if missing.size > 10 else ""
+    note(f"{table.path}: dropped {missing.size} row(s) with missing values "
+         f"({table.row_word}s {shown}{more})")
+    return complete
+
+
+def labels(table: Table, by: str) -> np.ndarray:
+    """Column ``by`` as strings (group names); must exist."""
+    if by not in table.data:
+        raise UserError(f"{table.path}: no column '{by}' for --by "
+                        f"(columns: {', '.join(table.columns)})")
+    values = table.data[by]
+    if values.dtype.kind == "f":
+        ints = np.isfinite(values) & (values == np.round(values))
+        return np.array([str(int(v)) if ok else ("" if np.isnan(v) else str(v))
+                         for v, ok in zip(values, ints, strict=True)])
+    return np.char.strip(values.astype(str))
