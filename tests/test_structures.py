@@ -305,3 +305,32 @@ def test_structures_never_densify_at_scale():
     lr_q = gd.Gaussian.lowrank(np.ones(d), rng.standard_normal((d, 4)), np.full(d, 2.0))
     assert np.isfinite(gd.kl(lr_p, lr_q)) and np.isfinite(gd.kl(lr_p, p))
 
+
+
+@pytest.mark.parametrize("delta", [1e-3, 1e-7, 1e-11])
+@pytest.mark.parametrize("ranks", [(3, 3), (3, 2), (2, 3)])
+def test_lowrank_near_identical_in_high_dimension(delta, ranks):
+    """O(d k²) route for near-identical low-rank pairs (no d×d matrix), d = 40, mixed ranks.
+
+    The narrower factor is the wider one's leading columns; the extra column is ~delta.
+    """
+    rng = np.random.default_rng(9)
+    d, k = 40, max(ranks)
+    base_w, base_v = rng.standard_normal((d, k)), rng.uniform(0.5, 2.0, d)
+    w1 = base_w + delta * rng.standard_normal((d, k))
+    v1 = base_v * (1 + delta * rng.uniform(-1, 1, d))
+    w1, w2 = w1[:, :ranks[0]], base_w[:, :ranks[1]]
+    if ranks[0] > ranks[1]:
+        w1[:, -1] *= delta
+    elif ranks[1] > ranks[0]:
+        w2 = base_w.copy()
+        w2[:, -1] *= delta
+    mean1, mean2 = delta * rng.standard_normal(d), np.zeros(d)
+
+    def exact(w, v):
+        m = mpf_matrix(w)
+        return m * m.T + mp.diag(mpf_vector(v))
+
+    reference = mp_kl(mpf_vector(mean1), exact(w1, v1), mpf_vector(mean2), exact(w2, base_v))
+    value = gd.kl(gd.Gaussian.lowrank(mean1, w1, v1), gd.Gaussian.lowrank(mean2, w2, base_v))
+    assert relative_error(value, reference) < KL_RTOL

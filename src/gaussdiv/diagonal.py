@@ -138,11 +138,19 @@ class DiagonalCovariance(Covariance):
         return self.diagonal()[..., None] * ops.eye(self.size, self.dtype, like=self.param)
 
     def to_dense_covariance(self) -> DenseCovariance:
-        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov",
-                                           ctx=ArrayContext(self.ops, self.dtype, self.param))
+        """diag(v) with both its exact matrix and its exact factor diag(√v) (nothing to check).
+
+        Paired with a covariance given as a factor, the factor difference is taken (exact for
+        N(0, I)); with one given as a matrix, the matrix difference.
+        """
+        ops = self.ops
+        eye = ops.eye(self.size, self.dtype, like=self.param)
+        return DenseCovariance("covariance", self.dense(), self._full(self.std())[..., None] * eye,
+                               factor_given=True)
 
     @staticmethod
-    def pair_terms(cov_p: DiagonalCovariance, cov_q: DiagonalCovariance) -> MatrixTerms:
+    def pair_terms(cov_p: DiagonalCovariance, cov_q: DiagonalCovariance,
+                   offset: Any = 0) -> MatrixTerms:
         """Exact in O(d): the eigenvalues of Σ₂⁻¹Σ₁ are the ratios λᵢ = v₁ᵢ / v₂ᵢ.
 
         εᵢ = λᵢ − 1 is formed from the parameters as given, so it keeps its digits when P ≈ Q:

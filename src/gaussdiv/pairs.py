@@ -23,26 +23,29 @@ from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled
 from gaussdiv.dense import DenseCovariance
 from gaussdiv.diagonal import DiagonalCovariance
 from gaussdiv.errors import DimensionMismatchError
-from gaussdiv.lowrank import LowRankCovariance, exact_difference
+from gaussdiv.lowrank import LowRankCovariance
 
 #: Largest d for which a cancelling structured pair is re-evaluated densely (O(d³), O(d²) memory).
 DENSE_REFINE_MAX_DIM = 2048
 _SPECTRAL_MIN_EIGENVALUE = 0.5
 
 
-def matrix_terms(cov_p: Covariance, cov_q: Covariance) -> MatrixTerms:
-    """The covariance part of KL(P‖Q): tr(Σ₂⁻¹Σ₁), ln|Σ₂|/|Σ₁| and their excess over d."""
+def matrix_terms(cov_p: Covariance, cov_q: Covariance, offset: Any = 0) -> MatrixTerms:
+    """The covariance part of KL(P‖Q): tr(Σ₂⁻¹Σ₁), ln|Σ₂|/|Σ₁| and their excess over d.
+
+    ``offset``: the Mahalanobis term the excess is added to (see refine_cancelled).
+    """
     if cov_p.dim != cov_q.dim:
         raise DimensionMismatchError(
             f"covariances of different dimension: {cov_p.dim} and {cov_q.dim}")
     if type(cov_p) is type(cov_q):
-        return type(cov_p).pair_terms(cov_p, cov_q)
+        return type(cov_p).pair_terms(cov_p, cov_q, offset)
     if isinstance(cov_p, DenseCovariance) or isinstance(cov_q, DenseCovariance):
         return DenseCovariance.pair_terms(cov_p.to_dense_covariance(),
-                                          cov_q.to_dense_covariance())
+                                          cov_q.to_dense_covariance(), offset)
     trace = _mixed_trace(cov_p, cov_q)
     logdet_ratio = cov_q.logdet() - cov_p.logdet()
-    return refine_by_difference(cov_p, cov_q, trace, logdet_ratio)
+    return refine_by_difference(cov_p, cov_q, trace, logdet_ratio, offset)
 
 
 def _mixed_trace(cov_p: Covariance, cov_q: Covariance) -> Any:
@@ -61,14 +64,14 @@ def _mixed_trace(cov_p: Covariance, cov_q: Covariance) -> Any:
 
 
 def refine_by_difference(cov_p: Covariance, cov_q: Covariance, trace: Any,
-                         logdet_ratio: Any) -> MatrixTerms:
+                         logdet_ratio: Any, offset: Any = 0) -> MatrixTerms:
     """Fast terms, re-evaluated from the dense whitened difference where they cancel.
 
-    The difference Σ₁ − Σ₂ is formed from the inputs' own differences where the structures
-    allow it (two low-rank covariances of equal rank), so it keeps its digits; the re-evaluation
-    costs O(d³) and runs only for the cancelling batch elements, and only for
-    d ≤ DENSE_REFINE_MAX_DIM — above that the fast value stands (documented accuracy loss for
-    near-identical structured pairs of very high dimension).
+    Used for pairs of different structures (two of one structure have exact routes of their
+    own); their difference exists only densely. The re-evaluation costs O(d³) and runs only for
+    the cancelling batch elements, and only for d ≤ DENSE_REFINE_MAX_DIM — above that the fast
+    value stands (documented accuracy loss for near-identical mixed-structure pairs of very
+    high dimension).
     """
     d = cov_p.dim
 
@@ -76,10 +79,7 @@ def refine_by_difference(cov_p: Covariance, cov_q: Covariance, trace: Any,
         if d > DENSE_REFINE_MAX_DIM:
             return fast
         ops = cov_q.ops
-        if isinstance(cov_p, LowRankCovariance) and isinstance(cov_q, LowRankCovariance):
-            diff = exact_difference(cov_p, cov_q)
-        else:
-            diff = cov_p.dense() - cov_q.dense()
+        diff = cov_p.dense() - cov_q.dense()
         ref = cholesky_checked(ops.take(cov_q.dense(), mask, 2), "cov", ops)
         half = ops.solve_triangular(ref, ops.take(diff, mask, 2), lower=True)
         e = ops.solve_triangular(ref, ops.matrix_transpose(half), lower=True)
@@ -87,4 +87,4 @@ def refine_by_difference(cov_p: Covariance, cov_q: Covariance, trace: Any,
         trusted = 1 + eps[..., 0] >= _SPECTRAL_MIN_EIGENVALUE
         return ops.xp.where(trusted, ops.sum(excess_log1p(eps, ops.xp), -1), fast)
 
-    return refine_cancelled(trace, logdet_ratio, d, spectral)
+    return refine_cancelled(trace, logdet_ratio, d, spectral, offset)
