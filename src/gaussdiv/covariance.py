@@ -100,8 +100,12 @@ class Covariance(ABC):
 
     @staticmethod
     @abstractmethod
-    def pair_terms(cov_p: Any, cov_q: Any) -> MatrixTerms:
-        """MatrixTerms for two covariances of this very structure (P's first, then Q's)."""
+    def pair_terms(cov_p: Any, cov_q: Any, offset: Any = 0) -> MatrixTerms:
+        """MatrixTerms for two covariances of this very structure (P's first, then Q's).
+
+        ``offset`` ≥ 0 is what the excess will be added to (the Mahalanobis term): cancellation
+        only matters relative to the sum (see :func:`refine_cancelled`).
+        """
 
 
 # When tr − d + ln-ratio is at least this fraction of the magnitude of its terms, at most three
@@ -111,13 +115,32 @@ CANCELLATION_RATIO = 1 / 8
 Spectral = Callable[[np.ndarray, np.ndarray], Any]
 
 
-def refine_cancelled(trace: Any, logdet_ratio: Any, d: int, spectral: Spectral) -> MatrixTerms:
+def _smallest_per_element(ops: Any, offset: Any, shape: tuple[int, ...]) -> Any:
+    """``offset`` reduced by min to (a shape broadcastable with) ``shape``.
+
+    One covariance pair may serve many means (offset has more or longer batch axes): it is
+    refined when any of them needs it, i.e. against the smallest offset.
+    """
+    if not hasattr(offset, "shape") or tuple(offset.shape) == shape:
+        return offset
+    extra = len(offset.shape) - len(shape)
+    if extra > 0:
+        offset = ops.amin(offset, tuple(range(extra)), keepdims=False)
+    axes = tuple(i for i, (a, b) in enumerate(zip(shape, offset.shape, strict=False))
+                 if a == 1 and b != 1)
+    return ops.amin(offset, axes, keepdims=True) if axes else offset
+
+
+def refine_cancelled(trace: Any, logdet_ratio: Any, d: int, spectral: Spectral,
+                     offset: Any = 0) -> MatrixTerms:
     """MatrixTerms from the fast sum, recomputed by ``spectral`` where that sum cancels.
 
     ``spectral(mask, fast)`` receives a boolean NumPy mask over the batch shape and the fast
     value ``(trace − d) + logdet_ratio`` on the masked elements (flattened), and returns the
-    excess for them (keeping ``fast`` where it cannot do better). Frameworks that can index by
-    a mask recompute only the elements that lost more than three bits; JAX (traceable, no
+    excess for them (keeping ``fast`` where it cannot do better). An element is recomputed when
+    fast + offset lost more than three bits (``offset``, the non-negative term the excess is
+    added to, can make the cancellation harmless). Frameworks that can index by a mask
+    recompute only those elements; JAX (traceable, no
     data-dependent shapes) recomputes all and selects. The recomputation runs without gradient
     tracking: the result carries the derivatives of the fast formula, which equals it in exact
     arithmetic and is smooth where the eigenvalue route is not (P = Q).
@@ -126,7 +149,8 @@ def refine_cancelled(trace: Any, logdet_ratio: Any, d: int, spectral: Spectral) 
     xp = ops.xp
     fast = (trace - d) + logdet_ratio
     magnitude = trace + d + xp.abs(logdet_ratio)
-    cancels = fast < CANCELLATION_RATIO * magnitude
+    offset = _smallest_per_element(ops, offset, tuple(fast.shape))
+    cancels = fast + offset < CANCELLATION_RATIO * (magnitude + offset)
     shape = tuple(fast.shape)
     with ops.no_grad():
         plain = ops.stop_gradient(fast)

@@ -16,7 +16,7 @@ import numpy as np
 from gaussdiv._backend import ArrayContext
 from gaussdiv._numerics import excess_log1p
 from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled
-from gaussdiv.dense import DenseCovariance, side_matrix, whitened_difference_eigvals
+from gaussdiv.dense import DenseCovariance, fast_terms, side_matrix, whitened_difference_eigvals
 
 _SPECTRAL_MIN_EIGENVALUE = 0.5
 
@@ -92,7 +92,8 @@ class KroneckerCovariance(Covariance):
             ctx=ArrayContext(self.ops, self.dtype, self.a.factor))
 
     @staticmethod
-    def pair_terms(cov_p: KroneckerCovariance, cov_q: KroneckerCovariance) -> MatrixTerms:
+    def pair_terms(cov_p: KroneckerCovariance, cov_q: KroneckerCovariance,
+                   offset: Any = 0) -> MatrixTerms:
         """By the factors when their sizes agree, O(p³ + q³ + d); densified otherwise.
 
         With α, β the eigenvalues of A₂⁻¹A₁ and B₂⁻¹B₁, those of Σ₂⁻¹Σ₁ are the products αᵢβⱼ:
@@ -103,14 +104,14 @@ class KroneckerCovariance(Covariance):
         """
         if (cov_p.a.dim, cov_p.b.dim) != (cov_q.a.dim, cov_q.b.dim):
             return DenseCovariance.pair_terms(cov_p.to_dense_covariance(),
-                                              cov_q.to_dense_covariance())
+                                              cov_q.to_dense_covariance(), offset)
         ops = cov_p.ops
         xp = ops.xp
         p, q = cov_p.a.dim, cov_p.b.dim
-        terms_a = DenseCovariance.pair_terms(cov_p.a, cov_q.a)
-        terms_b = DenseCovariance.pair_terms(cov_p.b, cov_q.b)
-        trace = terms_a.trace * terms_b.trace
-        logdet_ratio = q * terms_a.logdet_ratio + p * terms_b.logdet_ratio
+        trace_a, logdet_a = fast_terms(cov_p.a, cov_q.a)
+        trace_b, logdet_b = fast_terms(cov_p.b, cov_q.b)
+        trace = trace_a * trace_b
+        logdet_ratio = q * logdet_a + p * logdet_b
 
         def spectral(mask: np.ndarray, fast: Any) -> Any:
             a = whitened_difference_eigvals(cov_p.a, cov_q.a, mask)[..., :, None]
@@ -121,7 +122,7 @@ class KroneckerCovariance(Covariance):
             trusted = (1 + a[..., 0, 0]) * (1 + b[..., 0, 0]) >= _SPECTRAL_MIN_EIGENVALUE
             return xp.where(trusted, excess, fast)
 
-        return refine_cancelled(trace, logdet_ratio, p * q, spectral)
+        return refine_cancelled(trace, logdet_ratio, p * q, spectral, offset)
 
     def _unvec(self, x: Any) -> Any:
         return x.reshape(*x.shape[:-1], self.a.dim, self.b.dim)
