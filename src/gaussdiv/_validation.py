@@ -29,7 +29,10 @@ def describe_index(index: tuple[int, ...]) -> str:
 
 def check_dtype(x: Any, name: str, ops: Any) -> None:
     """Reject complex, boolean and non-numeric input; integers are accepted and cast later."""
-    dtype = ops.numpy_dtype(x)
+    try:
+        dtype = ops.numpy_dtype(x)
+    except ValueError as exc:  # ragged nested lists
+        raise ShapeError(f"{name} is not a rectangular array: {exc}") from None
     if dtype.kind == "c":
         raise DtypeError(f"{name} is complex ({dtype}); Gaussians here are real-valued")
     if dtype.kind == "b":
@@ -46,8 +49,8 @@ def check_finite(x: Any, name: str, ops: Any) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        kind = "NaN" if np.isnan(values[where]) else "infinite"
-        raise NonFiniteError(f"{name} has a {kind} entry at index {where}")
+        kind = "a NaN" if np.isnan(values[where]) else "an infinite"
+        raise NonFiniteError(f"{name} has {kind} entry at index {where}")
 
 
 def check_vector(x: Any, name: str) -> None:
@@ -139,7 +142,12 @@ def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> None:
     eig = np.linalg.eigvalsh(np.asarray(m, dtype=np.float64))
     largest = np.maximum(np.abs(eig[..., -1]), np.finfo(np.float64).tiny)
     relative = eig[..., 0] / largest
-    index = tuple(int(i) for i in np.unravel_index(np.argmin(relative), relative.shape))
+    limit = m.shape[-1] * np.finfo(m.dtype).eps
+    failing = np.argwhere(relative <= limit) if relative.ndim else np.zeros((0, 0), int)
+    if len(failing):  # the first offending element, in batch order
+        index = tuple(int(i) for i in failing[0])
+    else:
+        index = tuple(int(i) for i in np.unravel_index(np.argmin(relative), relative.shape))
     smallest = float(eig[..., 0][index])
     if smallest > 0:
         why = (f"numerically singular in {m.dtype}: eigenvalues span {1 / relative[index]:.3g}, "

@@ -10,8 +10,8 @@ import numpy as np
 from gaussdiv._backend import framework_of
 from gaussdiv._validation import check_dtype, check_finite, check_vector
 from gaussdiv.divergence import _check_pair
-from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, ShapeError
-from gaussdiv.gaussian import Gaussian
+from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, DtypeError, ShapeError
+from gaussdiv.gaussian import Gaussian, check_gaussian
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -26,6 +26,7 @@ def log_prob(p: Gaussian, x: Any) -> Any:
     Returns:
         Array of shape broadcast(x.shape[:-1], B). Cost: one triangular solve per point.
     """
+    check_gaussian(p, "p")
     x = _points(x, p)
     value = -0.5 * (p.dim * _LOG_2PI + p.cov.logdet() + p.cov.mahalanobis(x - p.mean))
     return p.cov.ops.result(value, p.dtype)
@@ -51,7 +52,13 @@ def _points(x: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
         raise BackendMismatchError(
             f"x is a {framework.name} array but the Gaussian holds {ops.name} arrays")
     check_dtype(x, "x", ops)
+    check_finite(x, "x", ops)  # before the cast, so an overflow is not mistaken for an inf
     dtype = p.cov.dtype if q is None else np.promote_types(p.cov.dtype, q.cov.dtype)
+    if not ops.is_traced(x):
+        largest = float(np.max(np.abs(ops.to_numpy(x)), initial=0.0))
+        if largest > np.finfo(dtype).max:
+            raise DtypeError(f"x has entries up to {largest:.3g}, beyond the range of the "
+                             f"Gaussian's {dtype} (max {np.finfo(dtype).max:.3g})")
     x = ops.asarray(x, dtype, like=p.mean)
     if len(x.shape) == 0:
         raise ShapeError("x must have shape (..., d); got a scalar")
@@ -60,5 +67,10 @@ def _points(x: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
         raise DimensionMismatchError(
             f"x has points of dimension {x.shape[-1]} (shape {tuple(x.shape)}) but the Gaussian "
             f"has d={p.dim}")
-    check_finite(x, "x", ops)
+    batch = p.batch_shape if q is None else np.broadcast_shapes(p.batch_shape, q.batch_shape)
+    try:
+        np.broadcast_shapes(tuple(x.shape[:-1]), batch)
+    except ValueError:
+        raise ShapeError(f"x has leading shape {tuple(x.shape[:-1])}, which does not broadcast "
+                         f"with the batch shape {batch}") from None
     return x

@@ -17,8 +17,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, ShapeError
-from gaussdiv.gaussian import Gaussian
+from gaussdiv.errors import (
+    BackendMismatchError,
+    DimensionMismatchError,
+    NotPositiveDefiniteError,
+    ShapeError,
+)
+from gaussdiv.gaussian import Gaussian, check_gaussian
 from gaussdiv.pairs import matrix_terms
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -50,9 +55,10 @@ def kl_terms(p: Gaussian, q: Gaussian) -> KLTerms:
     Cost: that of :func:`kl` (one pair routine and one triangular solve for the means).
     """
     _check_pair(p, q)
-    matrix = matrix_terms(p.cov, q.cov)
     mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
+    matrix = matrix_terms(p.cov, q.cov, offset=mahalanobis)
     kl_value = 0.5 * (matrix.excess + mahalanobis)
+    _check_valid(kl_value, p, q)
     return KLTerms(
         logdet_ratio=_result(matrix.logdet_ratio, p, q),
         trace=_result(matrix.trace, p, q),
@@ -82,6 +88,7 @@ def kl(p: Gaussian, q: Gaussian) -> Any:
 
 def entropy(p: Gaussian) -> Any:
     """Differential entropy H(P) = H_P(P) = ½ (d (1 + ln 2π) + ln|Σ|), shape (*batch)."""
+    check_gaussian(p, "p")
     return _result(0.5 * (p.dim * (1 + _LOG_2PI) + p.cov.logdet()), p)
 
 
@@ -91,13 +98,13 @@ def cross_entropy(p: Gaussian, q: Gaussian) -> Any:
     Written as entropy plus the cancellation-free KL, which equals the direct form
     ½ (d ln 2π + ln|Σ₂| + tr(Σ₂⁻¹Σ₁) + (μ₁−μ₂)ᵀΣ₂⁻¹(μ₁−μ₂)) and rounds only once.
     """
+    _check_pair(p, q)
     return _result(entropy(p) + kl(p, q), p, q)
 
 
 def _check_pair(p: Gaussian, q: Gaussian) -> None:
-    for name, g in (("p", p), ("q", q)):
-        if not isinstance(g, Gaussian):
-            raise TypeError(f"{name} must be a gaussdiv.Gaussian, got {type(g).__name__}")
+    check_gaussian(p, "p")
+    check_gaussian(q, "q")
     if p.cov.ops is not q.cov.ops:
         raise BackendMismatchError(
             f"p holds {p.cov.ops.name} arrays and q holds {q.cov.ops.name} arrays; "
@@ -110,6 +117,35 @@ def _check_pair(p: Gaussian, q: Gaussian) -> None:
     except ValueError:
         raise ShapeError(
             f"batch shapes of p {p.batch_shape} and q {q.batch_shape} do not broadcast") from None
+
+
+def _check_valid(value: Any, p: Gaussian, q: Gaussian) -> None:
+    """Never return a negative or NaN KL: that only happens when an input is numerically
+    singular beyond what the factorisation caught; say which one."""
+    ops = p.cov.ops
+    if ops.is_traced(value):
+        return
+    values = ops.to_numpy(value)
+    if np.all(values >= 0):
+        return
+    conditions = {name: _condition_number(g) for name, g in (("p", p), ("q", q))}
+    worst = max(conditions, key=lambda k: conditions[k])
+    given = getattr(g_worst := {"p": p, "q": q}[worst].cov, "side", "covariance")
+    what = "precision" if given == "precision" else "covariance"
+    raise NotPositiveDefiniteError(
+        f"{worst}'s {what} is numerically singular: condition number "
+        f"{conditions[worst]:.3g} exceeds what {np.dtype(g_worst.dtype).name} resolves "
+        f"(1/eps = {1 / np.finfo(g_worst.dtype).eps:.3g}), so KL is undefined in this precision "
+        "(add jitter to the diagonal or use a shrinkage estimate)")
+
+
+def _condition_number(g: Gaussian) -> float:
+    dense = np.asarray(g.cov.ops.to_numpy(g.cov.dense()), dtype=np.float64)
+    eig = np.linalg.eigvalsh(dense)
+    smallest, largest = eig[..., 0], np.abs(eig[..., -1])
+    if np.any(smallest <= largest * np.finfo(float).eps):
+        return float("inf")
+    return float(np.max(largest / smallest))
 
 
 def _result(value: Any, p: Gaussian, q: Gaussian | None = None) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import ArrayContext, context_of, framework_of
+from gaussdiv._backend import ArrayContext, backend_of, context_of, framework_of
 from gaussdiv._validation import check_dtype, check_finite, check_vector
 from gaussdiv.covariance import Covariance
 from gaussdiv.dense import DenseCovariance
@@ -51,7 +51,7 @@ class Gaussian:
             structure = cov
         else:
             structure = DenseCovariance.from_matrix(cov, "covariance", name="cov",
-                                                    ctx=context_of(mean, cov))
+                                                    ctx=_inputs(mean=mean, cov=cov))
         self._init(mean, structure)
 
     # ------------------------------------------------------------------ constructors
@@ -59,20 +59,20 @@ class Gaussian:
     def from_precision(cls, mean: Any, precision: Any) -> Gaussian:
         """N(μ, Λ⁻¹) from the precision matrix Λ (*batch, d, d); Λ is never inverted."""
         return cls(mean, DenseCovariance.from_matrix(precision, "precision", name="precision",
-                                                     ctx=context_of(mean, precision)))
+                                                     ctx=_inputs(mean=mean, precision=precision)))
 
     @classmethod
     def from_scale_tril(cls, mean: Any, scale_tril: Any) -> Gaussian:
         """N(μ, L Lᵀ) from the lower Cholesky factor L of the covariance (positive diagonal)."""
         return cls(mean, DenseCovariance.from_factor(scale_tril, "covariance", name="scale_tril",
-                                                     ctx=context_of(mean, scale_tril)))
+                                                     ctx=_inputs(mean=mean, scale_tril=scale_tril)))
 
     @classmethod
     def from_precision_tril(cls, mean: Any, precision_tril: Any) -> Gaussian:
         """N(μ, (R Rᵀ)⁻¹) from the lower Cholesky factor R of the precision Λ = R Rᵀ."""
+        ctx = _inputs(mean=mean, precision_tril=precision_tril)
         return cls(mean, DenseCovariance.from_factor(precision_tril, "precision",
-                                                     name="precision_tril",
-                                                     ctx=context_of(mean, precision_tril)))
+                                                     name="precision_tril", ctx=ctx))
 
     @classmethod
     def diag(cls, mean: Any, *, var: Any = None, std: Any = None,
@@ -89,13 +89,14 @@ class Gaussian:
             raise GaussianError("Gaussian.diag takes exactly one of var=, std= or logvar=; got "
                                 + (", ".join(given) or "none"))
         (kind, param), = given.items()
-        structure = DiagonalCovariance.from_param(param, kind, ctx=context_of(mean, param))
+        ctx = _inputs(mean=mean, **{kind: param})
+        structure = DiagonalCovariance.from_param(param, kind, ctx=ctx)
         return cls(mean, structure)
 
     @classmethod
     def isotropic(cls, mean: Any, var: Any) -> Gaussian:
         """N(μ, v I) with one variance v per batch element: mean (*batch, d), var (*batch)."""
-        ctx = context_of(mean, var)
+        ctx = _inputs(mean=mean, var=var)
         mean_shape = tuple(getattr(mean, "shape", np.shape(mean)))
         if len(mean_shape) < 1:
             raise ShapeError("mean must have shape (..., d); got a scalar")
@@ -124,8 +125,8 @@ class Gaussian:
 
         Costs O(d k²) once (a k×k capacitance Cholesky); never forms the d×d matrix.
         """
-        return cls(mean, LowRankCovariance.from_parts(factor, var,
-                                                      ctx=context_of(mean, factor, var)))
+        ctx = _inputs(mean=mean, factor=factor, var=var)
+        return cls(mean, LowRankCovariance.from_parts(factor, var, ctx=ctx))
 
     @classmethod
     def kronecker(cls, mean: Any, a: Any, b: Any) -> Gaussian:
@@ -134,7 +135,7 @@ class Gaussian:
         The entry of x at index i q + j pairs row i of A with row j of B (row-major
         vectorisation of a p×q matrix). Never expanded to the d×d matrix.
         """
-        ctx = context_of(mean, a, b)
+        ctx = _inputs(mean=mean, a=a, b=b)
         factor_a = DenseCovariance.from_matrix(a, "covariance", name="a", ctx=ctx)
         factor_b = DenseCovariance.from_matrix(b, "covariance", name="b", ctx=ctx)
         return cls(mean, KroneckerCovariance(factor_a, factor_b))
@@ -198,6 +199,20 @@ class Gaussian:
         object.__setattr__(self, "cov", structure)
         object.__setattr__(self, "_batch_shape", tuple(batch))
         object.__setattr__(self, "_result_dtype", result_dtype)
+
+
+def _inputs(**named: Any) -> ArrayContext:
+    """The constructor's array context, after checking each input's dtype under its own name."""
+    for name, value in named.items():
+        check_dtype(value, name, backend_of(value))
+    return context_of(*named.values())
+
+
+def check_gaussian(value: Any, name: str) -> Gaussian:
+    """``value`` itself, or TypeError naming the argument when it is not a Gaussian."""
+    if not isinstance(value, Gaussian):
+        raise TypeError(f"{name} must be a gaussdiv.Gaussian, got {type(value).__name__}")
+    return value
 
 
 def _any_array(structure: Covariance) -> Any:

@@ -10,7 +10,8 @@ import numpy as np
 
 from gaussdiv.density import log_ratio
 from gaussdiv.divergence import _check_pair
-from gaussdiv.gaussian import Gaussian
+from gaussdiv.errors import GaussianError
+from gaussdiv.gaussian import Gaussian, check_gaussian
 
 #: Points per chunk in :func:`kl_mc`, per batch element: memory stays O(chunk · batch · d).
 DEFAULT_CHUNK = 65_536
@@ -45,8 +46,9 @@ def sample(p: Gaussian, n: int, seed: Any = None) -> Any:
     Returns:
         Array of shape (n, *batch_shape, d) in the Gaussian's framework, dtype and device.
     """
+    check_gaussian(p, "p")
     draw = p.cov.ops.random(seed)
-    return p.cov.ops.result(_draw(p, _check_count(n, "n"), draw), p.dtype)
+    return p.cov.ops.result(_draw(p, _check_count(n, "n"), draw, p.batch_shape), p.dtype)
 
 
 def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
@@ -61,13 +63,16 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
     """
     _check_pair(p, q)
     n = _check_count(n, "n")
+    if n < 2:
+        raise GaussianError("n must be at least 2 for kl_mc: one draw has no standard error")
     chunk = _check_count(chunk, "chunk")
     ops = p.cov.ops
     draw = ops.random(seed)
+    batch = tuple(np.broadcast_shapes(p.batch_shape, q.batch_shape))
     count, mean, m2 = 0, 0.0, 0.0
     while count < n:
         size = min(chunk, n - count)
-        values = log_ratio(p, q, _draw(p, size, draw))
+        values = log_ratio(p, q, _draw(p, size, draw, batch))
         c_mean = values.mean(0)
         c_m2 = ((values - c_mean) ** 2).sum(0)
         total = count + size
@@ -80,12 +85,13 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
     return MonteCarloEstimate(ops.result(mean, dtype), ops.result(stderr, dtype), n)
 
 
-def _draw(p: Gaussian, n: int, draw: Callable[..., Any]) -> Any:
-    z = draw((n, *p.batch_shape, p.cov.noise_dim), p.cov.dtype, p.mean)
+def _draw(p: Gaussian, n: int, draw: Callable[..., Any], batch: tuple[int, ...]) -> Any:
+    """n draws from P for every element of ``batch`` (P's batch shape or a broadcast of it)."""
+    z = draw((n, *batch, p.cov.noise_dim), p.cov.dtype, p.mean)
     return p.mean + p.cov.color(z)
 
 
 def _check_count(n: Any, name: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+        raise GaussianError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
