@@ -23,6 +23,7 @@ from gaussdiv.errors import (
     ShapeError,
 )
 from gaussdiv.gaussian import Gaussian
+from gaussdiv.interop import from_scipy, from_torch
 from gaussdiv.kronecker import KroneckerCovariance
 from gaussdiv.lowrank import LowRankCovariance
 from gaussdiv.montecarlo import MonteCarloEstimate, kl_mc, sample
@@ -49,6 +50,8 @@ __all__ = [
     "ShapeError",
     "cross_entropy",
     "entropy",
+    "from_scipy",
+    "from_torch",
     "kl",
     "kl_mc",
     "kl_terms",
