@@ -20,6 +20,11 @@ from gaussdiv.errors import (
 )
 
 
+def first_true(mask: np.ndarray) -> tuple[int, ...]:
+    """Index of the first True entry of ``mask`` in C order (() for a 0-d mask)."""
+    return tuple(int(i) for i in np.argwhere(mask)[0]) if np.ndim(mask) else ()
+
+
 def describe_index(index: tuple[int, ...]) -> str:
     """'' for an unbatched argument, else ' at batch index (i, j)'."""
     if not index:
@@ -48,7 +53,7 @@ def check_finite(x: Any, name: str, ops: Any) -> None:
     values = ops.to_numpy(x)
     bad = ~np.isfinite(values)
     if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = first_true(bad)
         kind = "a NaN" if np.isnan(values[where]) else "an infinite"
         raise NonFiniteError(f"{name} has {kind} entry at index {where}")
 
@@ -77,7 +82,7 @@ def check_symmetric(a: Any, name: str, ops: Any) -> None:
     asym = np.abs(m - np.swapaxes(m, -1, -2))
     bad = np.any(asym > tol, axis=(-2, -1))
     if np.any(bad):
-        index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        index = first_true(bad)
         worst = float(np.max(asym[index]))
         raise NotSymmetricError(
             f"{name} is not symmetric{describe_index(index)}: |A - Aᵀ| reaches {worst:.3g}, "
@@ -93,7 +98,7 @@ def check_lower_triangular(t: Any, name: str, ops: Any) -> None:
     upper = np.triu(m, k=1)
     bad = np.any(upper != 0, axis=(-2, -1))
     if np.any(bad):
-        index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        index = first_true(bad)
         raise ShapeError(
             f"{name} must be lower triangular{describe_index(index)}: it has non-zero entries "
             "above the diagonal (pass np.tril(...) or the full matrix to the matching constructor)"
@@ -101,7 +106,7 @@ def check_lower_triangular(t: Any, name: str, ops: Any) -> None:
     diag = np.diagonal(m, axis1=-2, axis2=-1)
     bad = np.any(diag <= 0, axis=-1)
     if np.any(bad):
-        index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        index = first_true(bad)
         smallest = float(np.min(diag[index]))
         raise NotPositiveDefiniteError(
             f"{name} must have a positive diagonal{describe_index(index)}: smallest diagonal "
@@ -179,6 +184,6 @@ def check_positive(x: Any, name: str, ops: Any, what: str = "entries") -> None:
     values = ops.to_numpy(x)
     bad = ~(values > 0)
     if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = first_true(bad)
         raise NotPositiveDefiniteError(
             f"{name} must have positive {what}: entry {where} is {values[where]!r}")
