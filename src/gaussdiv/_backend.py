@@ -58,6 +58,10 @@ class NumpyBackend:
     def is_traced(self, x: Any) -> bool:
         return False
 
+    def all_true(self, mask: Any) -> bool:
+        """Whether every entry of a boolean array is True (a Python bool; syncs a device)."""
+        return bool(np.all(mask))
+
     def result(self, x: Any, dtype: Any) -> Any:
         """Final cast (a fresh array); a 0-d NumPy result becomes a NumPy scalar."""
         out = np.array(x, dtype=dtype)
@@ -251,6 +255,9 @@ class TorchBackend(NumpyBackend):
     def result(self, x: Any, dtype: Any) -> Any:
         return x.to(dtype) if isinstance(dtype, self.torch.dtype) else x
 
+    def all_true(self, mask: Any) -> bool:
+        return bool(mask.all())
+
     def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
         return self.torch.sum(x, dim=tuple(axis) if isinstance(axis, Sequence) else axis)
 
@@ -380,6 +387,9 @@ class JaxBackend(NumpyBackend):
 
     def is_traced(self, x: Any) -> bool:
         return isinstance(x, self.jax.core.Tracer)
+
+    def all_true(self, mask: Any) -> bool:
+        return bool(self.xp.all(mask))
 
     def result(self, x: Any, dtype: Any) -> Any:
         return x.astype(dtype)

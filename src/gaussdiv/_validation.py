@@ -48,14 +48,12 @@ def check_dtype(x: Any, name: str, ops: Any) -> None:
 
 def check_finite(x: Any, name: str, ops: Any) -> None:
     """Raise NonFiniteError naming the first NaN/inf entry of ``x``."""
-    if ops.is_traced(x):
+    if ops.is_traced(x) or ops.all_true(ops.xp.isfinite(x)):
         return
     values = ops.to_numpy(x)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        where = first_true(bad)
-        kind = "a NaN" if np.isnan(values[where]) else "an infinite"
-        raise NonFiniteError(f"{name} has {kind} entry at index {where}")
+    where = first_true(~np.isfinite(values))
+    kind = "a NaN" if np.isnan(values[where]) else "an infinite"
+    raise NonFiniteError(f"{name} has {kind} entry at index {where}")
 
 
 def check_vector(x: Any, name: str) -> None:
@@ -179,11 +177,9 @@ def float_dtype(ops: Any, *arrays: Any) -> np.dtype:
 
 def check_positive(x: Any, name: str, ops: Any, what: str = "entries") -> None:
     """Variances and standard deviations: every entry > 0, else name the first offender."""
-    if ops.is_traced(x):
+    if ops.is_traced(x) or ops.all_true(x > 0):
         return
     values = ops.to_numpy(x)
-    bad = ~(values > 0)
-    if bad.any():
-        where = first_true(bad)
-        raise NotPositiveDefiniteError(
-            f"{name} must have positive {what}: entry {where} is {values[where]!r}")
+    where = first_true(~(values > 0))
+    raise NotPositiveDefiniteError(
+        f"{name} must have positive {what}: entry {where} is {values[where]!r}")

@@ -54,11 +54,7 @@ def kl_terms(p: Gaussian, q: Gaussian) -> KLTerms:
 
     Cost: that of :func:`kl` (one pair routine and one triangular solve for the means).
     """
-    _check_pair(p, q)
-    mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
-    matrix = matrix_terms(p.cov, q.cov, offset=mahalanobis)
-    kl_value = 0.5 * (matrix.excess + mahalanobis)
-    _check_valid(kl_value, p, q)
+    matrix, mahalanobis, kl_value = _kl_parts(p, q)
     return KLTerms(
         logdet_ratio=_result(matrix.logdet_ratio, p, q),
         trace=_result(matrix.trace, p, q),
@@ -81,9 +77,19 @@ def kl(p: Gaussian, q: Gaussian) -> Any:
 
     Cost (dense Σ): two Cholesky factors (cached on the Gaussians), one triangular solve with a
     d×d right-hand side, O(d³); plus an eigendecomposition of a d×d matrix for pairs so close
-    that the textbook terms cancel.
+    that the textbook terms cancel. Structured covariances: see gaussdiv.pairs.
     """
-    return kl_terms(p, q).kl
+    return _result(_kl_parts(p, q)[2], p, q)
+
+
+def _kl_parts(p: Gaussian, q: Gaussian) -> tuple[Any, Any, Any]:
+    """(MatrixTerms, Mahalanobis term, KL) before broadcasting to the result."""
+    _check_pair(p, q)
+    mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
+    matrix = matrix_terms(p.cov, q.cov, offset=mahalanobis)
+    kl_value = 0.5 * (matrix.excess + mahalanobis)
+    _check_valid(kl_value, p, q)
+    return matrix, mahalanobis, kl_value
 
 
 def entropy(p: Gaussian) -> Any:
