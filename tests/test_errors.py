@@ -714,3 +714,19 @@ def test_gaussian_is_immutable():
         p.mean[0] = 1.0
     with pytest.raises(ValueError, match="read-only"):
         p.covariance_matrix()[0, 0] = 5.0
+
+
+def test_badly_scaled_but_well_conditioned_is_accepted_and_exact():
+    """Variances 10^±150 in correlated 2×2 blocks: κ ≈ 1e300, yet Cholesky is exact after
+    diagonal scaling, so the covariance is valid. KL against c·Σ is d/2 (1/c − 1 + ln c)."""
+    rng = np.random.default_rng(0)
+    d = 400
+    var = 10.0 ** rng.uniform(-150, 150, d)
+    cov = np.diag(var)
+    for i in range(0, d, 2):
+        cov[i, i + 1] = cov[i + 1, i] = 0.5 * np.sqrt(var[i] * var[i + 1])
+    perm = rng.permutation(d)
+    cov = cov[perm][:, perm]
+    value = gd.kl(gd.Gaussian(np.zeros(d), cov), gd.Gaussian(np.zeros(d), 1.25 * cov))
+    exact = d / 2 * (1 / 1.25 - 1 + np.log(1.25))  # float64 evaluation, no cancellation here
+    np.testing.assert_allclose(value, exact, rtol=1e-13)

@@ -129,14 +129,18 @@ def cholesky_checked(a: Any, name: str, ops: Any) -> Any:
 
 
 def _numerically_singular(factor: np.ndarray) -> bool:
-    """A Cholesky that succeeded only through rounding: κ(A) ≥ (max Lᵢᵢ / min Lᵢᵢ)² > 1/(d·u).
+    """A Cholesky that succeeded only through rounding: some pivot Lᵢᵢ² ≤ d·u·Aᵢᵢ.
 
-    Catches exactly dependent columns (e.g. a duplicated feature in a sample covariance), where
-    LAPACK may return a pivot of size √u instead of failing, and every result would be noise.
+    Lᵢᵢ²/Aᵢᵢ is the part of the diagonal entry left after eliminating the earlier variables; an
+    exactly dependent column (e.g. a duplicated feature in a sample covariance) leaves only
+    rounding (≈ u), where LAPACK may return a pivot of size √u instead of failing. The ratio
+    is scale-free: diag(1e-150, 1e150) is fine, as are any well-conditioned blocks at any scale.
     """
-    diag = np.abs(np.diagonal(factor, axis1=-2, axis2=-1))
-    ratio = np.min(diag, axis=-1) / np.max(diag, axis=-1)
-    return bool(np.any(ratio * ratio <= factor.shape[-1] * np.finfo(factor.dtype).eps))
+    with np.errstate(over="ignore", under="ignore"):
+        diagonal = np.einsum("...ij,...ij->...i", factor, factor)  # Aᵢᵢ
+        pivots = np.diagonal(factor, axis1=-2, axis2=-1) ** 2
+        relative = pivots / diagonal
+    return bool(np.any(relative <= factor.shape[-1] * np.finfo(factor.dtype).eps))
 
 
 def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> None:

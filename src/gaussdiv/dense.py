@@ -117,21 +117,22 @@ class DenseCovariance(Covariance):
 
     @cached_property
     def needs_refinement(self) -> bool:
-        """Whether some batch element has κ ≥ max Aᵢᵢ / min Lᵢᵢ² ≥ 4 (never under tracing).
+        """Whether some batch element has max Aᵢᵢ/Lᵢᵢ² ≥ 4 (never under tracing).
 
-        A lower bound on κ(A) for the side matrix A = LLᵀ, in O(d²) from the factor:
-        λ_max ≥ Aᵢᵢ, and every Cholesky pivot Lᵢᵢ² (a Schur complement) is ≥ λ_min. An
-        underestimate only costs accuracy of ≈ κ·u, never correctness; on the mpmath reference
-        it catches every case where the correction matters.
+        With D = diag(A)^½, the pivots of the unit-diagonal D⁻¹AD⁻¹ are Lᵢᵢ²/Aᵢᵢ, each ≥ its
+        λ_min, while its λ_max ≥ 1: so the bound is ≤ κ(D⁻¹AD⁻¹), the condition number that
+        governs Cholesky's backward error (pure scaling costs nothing). O(d²) from the factor;
+        an underestimate only costs accuracy of ≈ κ·u, never correctness, and on the mpmath
+        reference it catches every case where the correction matters.
         """
         ops = self.ops
         if ops.is_traced(self.factor):
             return False
         factor = ops.to_numpy(self.factor)
-        with np.errstate(over="ignore"):  # an overflow (entries > 1e154) reads as "refine"
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
             diagonal = np.einsum("...ij,...ij->...i", factor, factor)  # Aᵢᵢ
-            pivots = np.diagonal(factor, axis1=-2, axis2=-1) ** 2  # Lᵢᵢ², each ≥ λ_min
-            bound = np.max(diagonal, axis=-1) / np.min(pivots, axis=-1)
+            pivots = np.diagonal(factor, axis1=-2, axis2=-1) ** 2
+            bound = np.max(diagonal / pivots, axis=-1)
         return not bool(np.all(bound < _REFINE_MIN_CONDITION))
 
     def logdet(self) -> Any:
