@@ -7,6 +7,7 @@ the standard normal's I is that with v = 1: memory O(batch), never O(d).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 from gaussdiv._backend import ArrayContext, backend_of, context_of
@@ -57,7 +58,7 @@ class DiagonalCovariance(Covariance):
             check_positive(param, kind, ops, "entries (a variance must be > 0)")
         return cls(kind, param, int(dim))
 
-    @property
+    @cached_property
     def ops(self) -> Any:
         return backend_of(self.param)
 
