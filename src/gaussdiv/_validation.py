@@ -7,7 +7,7 @@ offending element. Value checks need concrete numbers, so they are skipped for t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -125,7 +125,6 @@ def cholesky_checked(a: Any, name: str, ops: Any) -> Any:
         if np.all(np.isfinite(values)) and not _numerically_singular(values):
             return factor
     _raise_not_positive_definite(a, name, ops)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _numerically_singular(factor: np.ndarray) -> bool:
@@ -143,7 +142,7 @@ def _numerically_singular(factor: np.ndarray) -> bool:
     return bool(np.any(relative <= factor.shape[-1] * np.finfo(factor.dtype).eps))
 
 
-def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> None:
+def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> NoReturn:
     """Explain a failed Cholesky: which batch element, and how far from definite it is."""
     m = ops.to_numpy(a)
     eig = np.linalg.eigvalsh(np.asarray(m, dtype=np.float64))
