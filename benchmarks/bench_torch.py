@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (default 1: stable timings on a small machine)")
     parser.add_argument("--min-time", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--family", choices=("full", "diag", "both"), default="both")
+    parser.add_argument("--max-elements", type=int, default=4096 * 32 * 32,
+                        help="skip combinations with batch·d² above this (default 4096·32²)")
     parser.add_argument("--out", metavar="FILE")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -189,10 +192,15 @@ def main(argv: list[str] | None = None) -> int:
              "| family | dtype | batch | d | pass | gaussdiv | torch | torch no-validate "
              "| torch / gd | torch no-val / gd |",
              "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
-    for family in ("full", "diag"):
+    families = ("full", "diag") if args.family == "both" else (args.family,)
+    skipped = []
+    for family in families:
         for dtype in (torch.float32, torch.float64):
             for batch in batches:
                 for d in dims:
+                    if batch * d * d > args.max_elements:
+                        skipped.append(f"{family} {dtype} batch {batch} d {d}")
+                        continue
                     params = make_params(family, batch, d, dtype, device)
                     fns = methods(family, params)
                     for label in ("forward", "fwd+bwd"):
@@ -206,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                                f"| {t['torch no-validate'] / t['gaussdiv']:.2f}× |")
                         lines.append(row)
                         print(row, file=sys.stderr, flush=True)
+    if skipped:
+        lines += ["", f"Skipped (batch·d² > {args.max_elements}): " + "; ".join(skipped) + "."]
     if args.jax:
         lines += ["", "JAX, jit-compiled gaussdiv (full family, float32, forward, CPU), "
                   "median per call:", ""]
