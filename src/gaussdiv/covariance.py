@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -37,9 +37,6 @@ class MatrixTerms(NamedTuple):
 
 class Covariance(ABC):
     """A batch of symmetric positive definite d×d matrices Σ, shape (*batch_shape, d, d)."""
-
-    #: Structures of the same class pair through ``pair_terms``; see gaussdiv.pairs.
-    name: ClassVar[str] = "covariance"
 
     @property
     @abstractmethod
@@ -112,7 +109,7 @@ class Covariance(ABC):
 # bits were lost to cancellation and the sum is kept; below it the spectral route is taken.
 CANCELLATION_RATIO = 1 / 8
 
-Spectral = Callable[[np.ndarray, np.ndarray], Any]
+Spectral = Callable[[np.ndarray, Any], Any]  # (batch mask, fast values there) -> excess
 
 
 def _smallest_per_element(ops: Any, offset: Any, shape: tuple[int, ...]) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -45,7 +45,6 @@ class DenseCovariance(Covariance):
     factor: Any
     factor_given: bool
 
-    name: ClassVar[str] = "dense"
 
     @classmethod
     def from_matrix(cls, matrix: Any, side: Side = "covariance", *, name: str = "cov",
@@ -196,13 +195,6 @@ class DenseCovariance(Covariance):
 
     def to_dense_covariance(self) -> DenseCovariance:
         return self
-
-    def on_covariance_side(self) -> DenseCovariance:
-        """The same Σ described by Σ itself (factorised anew when given as a precision)."""
-        if self.side == "covariance":
-            return self
-        return DenseCovariance.from_matrix(self.dense(), "covariance", name="cov",
-                                           ctx=ArrayContext(self.ops, self.dtype, self.factor))
 
     @staticmethod
     def pair_terms(cov_p: DenseCovariance, cov_q: DenseCovariance,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from gaussdiv._backend import ArrayContext, backend_of, context_of
 from gaussdiv._numerics import excess_log1p
@@ -37,7 +37,6 @@ class DiagonalCovariance(Covariance):
     param: Any
     size: int
 
-    name: ClassVar[str] = "diagonal"
 
     @classmethod
     def from_param(cls, param: Any, kind: Kind, dim: int | None = None, *,

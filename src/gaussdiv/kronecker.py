@@ -9,7 +9,7 @@ vector.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +28,6 @@ class KroneckerCovariance(Covariance):
     a: DenseCovariance
     b: DenseCovariance
 
-    name: ClassVar[str] = "kronecker"
 
     @property
     def ops(self) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 from gaussdiv._backend import ArrayContext, backend_of, context_of
 from gaussdiv._numerics import excess_log1p
@@ -33,7 +33,6 @@ class LowRankCovariance(Covariance):
     var: Any
     capacitance_tril: Any
 
-    name: ClassVar[str] = "lowrank"
 
     @classmethod
     def from_parts(cls, factor: Any, var: Any, *,
