@@ -10,9 +10,10 @@ of array, on the same device.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,9 +59,21 @@ class NumpyBackend:
     def is_traced(self, x: Any) -> bool:
         return False
 
-    def all_true(self, mask: Any) -> bool:
-        """Whether every entry of a boolean array is True (a Python bool; syncs a device)."""
-        return bool(np.all(mask))
+    def all_finite(self, x: Any) -> bool:
+        """Whether no entry is NaN or ±inf, in one reduction: a sum is finite exactly when the
+        entries are, unless it overflows — then the entrywise test decides."""
+        x = np.asarray(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bool(np.isfinite(np.sum(x))) or bool(np.isfinite(x).all())
+
+    def upper_is_zero(self, t: Any) -> bool:
+        """Whether every entry above the diagonal of t (..., d, d) is exactly 0."""
+        return not bool(self.xp.any(self.xp.triu(self.stop_gradient(t), 1)))
+
+    def min_value(self, x: Any) -> float:
+        """The smallest entry as a Python float (NaN if any entry is NaN, inf if empty)."""
+        x = np.asarray(x)
+        return float(np.min(x)) if x.size else float("inf")
 
     def result(self, x: Any, dtype: Any) -> Any:
         """Final cast (a fresh array); a 0-d NumPy result becomes a NumPy scalar."""
@@ -95,7 +108,7 @@ class NumpyBackend:
 
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         """Solve T X = B for X, T (..., d, d) triangular, B (..., d, n); batches broadcast."""
-        batch = np.broadcast_shapes(t.shape[:-2], b.shape[:-2])
+        batch = broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))
         count = int(np.prod(batch, dtype=np.int64))
         d = t.shape[-1]
         if count > _LAPACK_LOOP_MAX_BATCH and d < _LAPACK_LOOP_MIN_DIM:
@@ -225,6 +238,9 @@ class TorchBackend(NumpyBackend):
             torch.bool: np.dtype(np.bool_), torch.complex64: np.dtype(np.complex64),
             torch.complex128: np.dtype(np.complex128),
         }
+        self._framework_dtypes = {np.dtype(np.float64): torch.float64,
+                                  np.dtype(np.float32): torch.float32,
+                                  np.dtype(np.float16): torch.float16}
         self._value_with_grad = _torch_value_with_grad(torch)
 
     def numpy_dtype(self, x: Any) -> np.dtype:
@@ -235,13 +251,15 @@ class TorchBackend(NumpyBackend):
         return np.asarray(x).dtype
 
     def framework_dtype(self, dtype: np.dtype) -> Any:
-        return {np.dtype(np.float64): self.torch.float64, np.dtype(np.float32): self.torch.float32,
-                np.dtype(np.float16): self.torch.float16}[np.dtype(dtype)]
+        return self._framework_dtypes[np.dtype(dtype)]
 
     def asarray(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
         device = like.device if isinstance(like, self.torch.Tensor) else None
         if isinstance(x, self.torch.Tensor):
-            return x.to(dtype=self.framework_dtype(dtype), device=device or x.device)
+            target = self.framework_dtype(dtype)
+            if x.dtype == target and (device is None or x.device == device):
+                return x
+            return x.to(dtype=target, device=device or x.device)
         return self.torch.as_tensor(np.asarray(x), dtype=self.framework_dtype(dtype),
                                     device=device)
 
@@ -253,14 +271,24 @@ class TorchBackend(NumpyBackend):
         if isinstance(x, self.torch.Tensor):
             if x.dtype == self.torch.bfloat16:
                 x = x.float()
-            return x.detach().cpu().numpy()
+            x = x.detach()
+            return (x if x.device.type == "cpu" else x.cpu()).numpy()
         return np.asarray(x)
 
     def result(self, x: Any, dtype: Any) -> Any:
-        return x.to(dtype) if isinstance(dtype, self.torch.dtype) else x
+        if isinstance(dtype, self.torch.dtype) and x.dtype != dtype:
+            return x.to(dtype)
+        return x
 
-    def all_true(self, mask: Any) -> bool:
-        return bool(mask.all())
+    def all_finite(self, x: Any) -> bool:
+        if not isinstance(x, self.torch.Tensor):
+            return NUMPY.all_finite(x)
+        x = x.detach()
+        return math.isfinite(x.sum()) or bool(self.torch.isfinite(x).all())
+
+    def min_value(self, x: Any) -> float:
+        x = x.detach()
+        return float(x.amin()) if x.numel() else float("inf")
 
     def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
         return self.torch.sum(x, dim=tuple(axis) if isinstance(axis, Sequence) else axis)
@@ -392,8 +420,12 @@ class JaxBackend(NumpyBackend):
     def is_traced(self, x: Any) -> bool:
         return isinstance(x, self.jax.core.Tracer)
 
-    def all_true(self, mask: Any) -> bool:
-        return bool(self.xp.all(mask))
+    def all_finite(self, x: Any) -> bool:
+        xp = self.xp
+        return math.isfinite(xp.sum(x)) or bool(xp.all(xp.isfinite(x)))
+
+    def min_value(self, x: Any) -> float:
+        return float(self.xp.min(x)) if x.size else float("inf")
 
     def result(self, x: Any, dtype: Any) -> Any:
         return x.astype(dtype)
@@ -430,7 +462,7 @@ class JaxBackend(NumpyBackend):
 
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         # lax's triangular solve needs equal batch shapes: broadcast them first.
-        batch = tuple(np.broadcast_shapes(t.shape[:-2], b.shape[:-2]))
+        batch = broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))
         t = self.xp.broadcast_to(t, (*batch, *t.shape[-2:]))
         b = self.xp.broadcast_to(b, (*batch, *b.shape[-2:]))
         return self.jax.scipy.linalg.solve_triangular(t, b, lower=lower)
@@ -460,6 +492,13 @@ class JaxBackend(NumpyBackend):
 
 
 NUMPY = NumpyBackend()
+
+
+@lru_cache(maxsize=1024)
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """``np.broadcast_shapes`` as a tuple, memoised: a training loop repeats the same shapes
+    every step. Raises ValueError when the shapes do not broadcast."""
+    return tuple(np.broadcast_shapes(*shapes))
 
 
 @cache

@@ -48,7 +48,7 @@ def check_dtype(x: Any, name: str, ops: Any) -> None:
 
 def check_finite(x: Any, name: str, ops: Any) -> None:
     """Raise NonFiniteError naming the first NaN/inf entry of ``x``."""
-    if ops.is_traced(x) or ops.all_true(ops.xp.isfinite(x)):
+    if ops.is_traced(x) or ops.all_finite(x):
         return
     values = ops.to_numpy(x)
     where = first_true(~np.isfinite(values))
@@ -90,7 +90,7 @@ def check_symmetric(a: Any, name: str, ops: Any) -> None:
 
 def check_lower_triangular(t: Any, name: str, ops: Any) -> None:
     """A Cholesky-type factor: zeros above the diagonal and a positive diagonal."""
-    if ops.is_traced(t):
+    if ops.is_traced(t) or (ops.upper_is_zero(t) and ops.min_value(ops.diagonal(t)) > 0):
         return
     m = ops.to_numpy(t)
     upper = np.triu(m, k=1)
@@ -180,7 +180,7 @@ def float_dtype(ops: Any, *arrays: Any) -> np.dtype:
 
 def check_positive(x: Any, name: str, ops: Any, what: str = "entries") -> None:
     """Variances and standard deviations: every entry > 0, else name the first offender."""
-    if ops.is_traced(x) or ops.all_true(x > 0):
+    if ops.is_traced(x) or ops.min_value(x) > 0:
         return
     values = ops.to_numpy(x)
     where = first_true(~(values > 0))

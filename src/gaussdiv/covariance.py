@@ -130,34 +130,54 @@ def _smallest_per_element(ops: Any, offset: Any, shape: tuple[int, ...]) -> Any:
 
 def refine_cancelled(trace: Any, logdet_ratio: Any, d: int, spectral: Spectral,
                      offset: Any = 0) -> MatrixTerms:
-    """MatrixTerms from the fast sum, recomputed by ``spectral`` where that sum cancels.
+    """MatrixTerms from the fast sum (trace − d) + logdet_ratio, refined where it cancels.
 
-    ``spectral(mask, fast)`` receives a boolean NumPy mask over the batch shape and the fast
-    value ``(trace − d) + logdet_ratio`` on the masked elements (flattened), and returns the
-    excess for them (keeping ``fast`` where it cannot do better). An element is recomputed when
-    fast + offset lost more than three bits (``offset``, the non-negative term the excess is
-    added to, can make the cancellation harmless). Frameworks that can index by a mask
-    recompute only those elements; JAX (traceable, no
-    data-dependent shapes) recomputes all and selects. The recomputation runs without gradient
-    tracking: the result carries the derivatives of the fast formula, which equals it in exact
-    arithmetic and is smooth where the eigenvalue route is not (P = Q).
+    The sum's rounding error is a few u times trace + d + |logdet_ratio|; see
+    :func:`refine_excess` for ``spectral`` and ``offset``.
     """
     ops = backend_of(trace, logdet_ratio)
-    xp = ops.xp
     fast = (trace - d) + logdet_ratio
-    magnitude = trace + d + xp.abs(logdet_ratio)
+    magnitude = trace + d + ops.xp.abs(logdet_ratio)
+    return MatrixTerms(trace, logdet_ratio, refine_excess(fast, magnitude, spectral, offset))
+
+
+def refine_excess(fast: Any, magnitude: Any, spectral: Spectral, offset: Any = 0) -> Any:
+    """The excess ``fast``, recomputed by ``spectral`` where it cancels.
+
+    ``fast`` (*batch) is a quick evaluation of the excess whose rounding error is a few u times
+    ``magnitude`` (*batch). An element is recomputed when fast + offset lost more than three
+    bits (``offset``, the non-negative term the excess is added to, can make the cancellation
+    harmless); see :func:`refine_where`.
+    """
+    ops = backend_of(fast)
     offset = _smallest_per_element(ops, offset, tuple(fast.shape))
     cancels = fast + offset < CANCELLATION_RATIO * (magnitude + offset)
+    return refine_where(fast, cancels, spectral)
+
+
+def refine_where(fast: Any, cancels: Any, spectral: Spectral) -> Any:
+    """``fast`` (*batch), with the elements where ``cancels`` recomputed by ``spectral``.
+
+    ``spectral(mask, fast)`` receives a boolean NumPy mask over the batch shape and ``fast`` on
+    the masked elements (flattened), and returns the accurate values for them (keeping
+    ``fast`` where it cannot do better). Frameworks that can index by a mask recompute only
+    those elements; JAX (traceable, no data-dependent shapes) recomputes all and selects. The
+    recomputation runs without gradient tracking: the result carries the derivatives of the
+    fast formula, which equals it in exact arithmetic and is smooth where the eigenvalue route
+    is not (P = Q).
+    """
+    ops = backend_of(fast)
     shape = tuple(fast.shape)
+    if ops.masking:
+        mask = np.asarray(ops.to_numpy(cancels), dtype=bool).reshape(shape)
+        if not mask.any():
+            return fast
     with ops.no_grad():
         plain = ops.stop_gradient(fast)
         if ops.masking:
-            mask = np.asarray(ops.to_numpy(cancels), dtype=bool).reshape(shape)
-            if not mask.any():
-                return MatrixTerms(trace, logdet_ratio, fast)
             refined = ops.put(plain, mask, spectral(mask, ops.take(plain, mask, 0)))
         else:
             everything = np.ones(shape, dtype=bool)
             values = spectral(everything, plain.reshape(-1)).reshape(shape)
-            refined = xp.where(cancels, values, plain)
-    return MatrixTerms(trace, logdet_ratio, ops.with_gradient_of(refined, fast))
+            refined = ops.xp.where(cancels, values, plain)
+    return ops.with_gradient_of(refined, fast)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import framework_of
+from gaussdiv._backend import broadcast_shapes, framework_of
 from gaussdiv._validation import check_dtype, check_finite, check_vector
 from gaussdiv.divergence import _check_pair
 from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, DtypeError, ShapeError
@@ -67,9 +67,9 @@ def _points(x: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
         raise DimensionMismatchError(
             f"x has points of dimension {x.shape[-1]} (shape {tuple(x.shape)}) but the Gaussian "
             f"has d={p.dim}")
-    batch = p.batch_shape if q is None else np.broadcast_shapes(p.batch_shape, q.batch_shape)
+    batch = p.batch_shape if q is None else broadcast_shapes(p.batch_shape, q.batch_shape)
     try:
-        np.broadcast_shapes(tuple(x.shape[:-1]), batch)
+        broadcast_shapes(tuple(x.shape[:-1]), batch)
     except ValueError:
         raise ShapeError(f"x has leading shape {tuple(x.shape[:-1])}, which does not broadcast "
                          f"with the batch shape {batch}") from None

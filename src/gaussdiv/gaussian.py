@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import ArrayContext, backend_of, context_of, framework_of
+from gaussdiv._backend import (
+    ArrayContext,
+    backend_of,
+    broadcast_shapes,
+    context_of,
+    framework_of,
+)
 from gaussdiv._validation import check_dtype, check_finite, check_vector
 from gaussdiv.covariance import Covariance
 from gaussdiv.dense import DenseCovariance
@@ -190,7 +196,7 @@ class Gaussian:
                 f"mean has dimension d={mean.shape[-1]} (shape {tuple(mean.shape)}) but the "
                 f"covariance is {structure.dim}×{structure.dim}")
         try:
-            batch = np.broadcast_shapes(tuple(mean.shape[:-1]), structure.batch_shape)
+            batch = broadcast_shapes(tuple(mean.shape[:-1]), structure.batch_shape)
         except ValueError:
             raise ShapeError(
                 f"batch shapes do not broadcast: mean has batch shape {tuple(mean.shape[:-1])}, "

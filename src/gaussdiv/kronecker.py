@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import ArrayContext
+from gaussdiv._backend import ArrayContext, broadcast_shapes
 from gaussdiv._numerics import excess_log1p
 from gaussdiv.covariance import Covariance, MatrixTerms, refine_cancelled
 from gaussdiv.dense import DenseCovariance, fast_terms, side_matrix, whitened_difference_eigvals
@@ -39,7 +39,7 @@ class KroneckerCovariance(Covariance):
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        return tuple(np.broadcast_shapes(self.a.batch_shape, self.b.batch_shape))
+        return broadcast_shapes(self.a.batch_shape, self.b.batch_shape)
 
     @property
     def dtype(self) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gaussdiv._backend import broadcast_shapes
 from gaussdiv.density import log_ratio
 from gaussdiv.divergence import _check_pair
 from gaussdiv.errors import GaussianError
@@ -68,7 +69,7 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
     chunk = _check_count(chunk, "chunk")
     ops = p.cov.ops
     draw = ops.random(seed)
-    batch = tuple(np.broadcast_shapes(p.batch_shape, q.batch_shape))
+    batch = broadcast_shapes(p.batch_shape, q.batch_shape)
     count, mean, m2 = 0, 0.0, 0.0
     while count < n:
         size = min(chunk, n - count)
