@@ -315,11 +315,6 @@ class TorchBackend(NumpyBackend):
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         return self.torch.linalg.solve_triangular(t, b, upper=not lower)
 
-    def cholesky_residual(self, a: Any, factor: Any) -> Any:
-        # Training favours speed: no per-covariance correction (accuracy ≈ κ·u, like the
-        # Cholesky libraries); the near-identical route still refines its solves.
-        return None
-
     def _max_abs(self, x: Any, axis: int) -> Any:
         return self.torch.amax(self.torch.abs(x), dim=axis, keepdim=True)
 
@@ -448,14 +443,16 @@ class JaxBackend(NumpyBackend):
     def cholesky(self, a: Any) -> Any:
         return self.xp.linalg.cholesky(a)
 
-    def cholesky_residual(self, a: Any, factor: Any) -> Any:
-        return None  # as for torch: speed first inside jit-compiled training steps
-
     def _max_abs(self, x: Any, axis: int) -> Any:
         return self.xp.max(self.xp.abs(x), axis=axis, keepdims=True)
 
+    def product_residual(self, c: Any, a: Any, b: Any) -> Any:
+        if not self.jax.config.jax_enable_x64:
+            return None  # no float64 to form it in: float32 keeps the plain result
+        return super().product_residual(c, a, b)
+
     def _to_float64(self, x: Any) -> Any:
-        return x.astype(self.xp.float64)  # float32 stays float32 unless x64 is enabled
+        return x.astype(self.xp.float64)
 
     def eigvalsh(self, a: Any) -> Any:
         return self.xp.linalg.eigvalsh(a)

@@ -127,12 +127,12 @@ class DenseCovariance(Covariance):
         ops = self.ops
         if ops.is_traced(self.factor):
             return False
-        factor = ops.to_numpy(self.factor)
-        with np.errstate(over="ignore", under="ignore", divide="ignore"):
-            diagonal = np.einsum("...ij,...ij->...i", factor, factor)  # Aᵢᵢ
-            pivots = np.diagonal(factor, axis1=-2, axis2=-1) ** 2
-            bound = np.max(diagonal / pivots, axis=-1)
-        return not bool(np.all(bound < _REFINE_MIN_CONDITION))
+        with ops.no_grad(), np.errstate(over="ignore", under="ignore", divide="ignore"):
+            factor = ops.stop_gradient(self.factor)
+            diagonal = ops.sum(factor * factor, -1)  # Aᵢᵢ
+            pivots = ops.diagonal(factor) ** 2
+            largest = -ops.min_value(-(diagonal / pivots))
+        return not largest < _REFINE_MIN_CONDITION  # NaN (overflow) refines too
 
     def logdet(self) -> Any:
         ops = self.ops
