@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
@@ -524,16 +524,16 @@ def _backend_for_type(kind: type) -> NumpyBackend | None:
 def framework_of(*arrays: Any) -> NumpyBackend | None:
     """The backend of the framework arrays among ``arrays`` (None if there are none).
 
-    Python scalars, lists and NumPy scalars are neutral and go with any framework; arrays of two
-    different frameworks are an error naming both types.
+    Python scalars, lists, None and NumPy scalars are neutral and go with any framework (lists
+    are not searched); arrays of two different frameworks are an error naming both types.
     """
     found: NumpyBackend | None = None
     found_type: type = type(None)
-    for a in _leaves(arrays):
+    for a in arrays:
         backend = _backend_for_type(type(a))
-        if backend is None:
+        if backend is None or backend is found:
             continue
-        if found is not None and backend is not found:
+        if found is not None:
             raise BackendMismatchError(
                 f"arguments mix array frameworks: {found_type.__module__}.{found_type.__name__} "
                 f"and {type(a).__module__}.{type(a).__name__}; convert them to one framework")
@@ -543,21 +543,17 @@ def framework_of(*arrays: Any) -> NumpyBackend | None:
 
 def backend_of(*arrays: Any) -> NumpyBackend:
     """The backend that computes on ``arrays``: their framework's, NumPy when they have none."""
-    found = framework_of(*arrays)
-    return found if found is not None else NUMPY
+    if len(arrays) == 1:  # the hot case: a structure asking for its own array's backend
+        return _backend_for_type(type(arrays[0])) or NUMPY
+    return framework_of(*arrays) or NUMPY
 
 
 def first_array(*arrays: Any) -> Any:
     """The first framework array among ``arrays`` (its device is where results go), or None."""
-    for a in _leaves(arrays):
+    for a in arrays:
         if _backend_for_type(type(a)) is not None:
             return a
     return None
-
-
-def _leaves(arrays: Sequence[Any]) -> Iterator[Any]:
-    """The arguments themselves; nested Python lists are neutral and not searched."""
-    return (a for a in arrays if a is not None)
 
 
 class ArrayContext(NamedTuple):
@@ -577,4 +573,5 @@ def context_of(*arrays: Any) -> ArrayContext:
     from gaussdiv._validation import float_dtype
 
     ops = backend_of(*arrays)
-    return ArrayContext(ops, float_dtype(ops, *arrays), first_array(*arrays))
+    dtype = float_dtype(*(ops.numpy_dtype(a) for a in arrays))
+    return ArrayContext(ops, dtype, first_array(*arrays))

@@ -32,8 +32,9 @@ def describe_index(index: tuple[int, ...]) -> str:
     return f" at batch index {index[0] if len(index) == 1 else index}"
 
 
-def check_dtype(x: Any, name: str, ops: Any) -> None:
-    """Reject complex, boolean and non-numeric input; integers are accepted and cast later."""
+def check_dtype(x: Any, name: str, ops: Any) -> np.dtype:
+    """``x``'s dtype; complex, boolean and non-numeric input is rejected (integers are accepted
+    and cast later)."""
     try:
         dtype = ops.numpy_dtype(x)
     except ValueError as exc:  # ragged nested lists
@@ -44,6 +45,7 @@ def check_dtype(x: Any, name: str, ops: Any) -> None:
         raise DtypeError(f"{name} is boolean; pass a floating-point or integer array")
     if dtype.kind not in "fiu":
         raise DtypeError(f"{name} has dtype {dtype}; pass a floating-point or integer array")
+    return dtype
 
 
 def check_finite(x: Any, name: str, ops: Any) -> None:
@@ -166,15 +168,12 @@ def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> NoReturn:
     )
 
 
-def float_dtype(ops: Any, *arrays: Any) -> np.dtype:
+def float_dtype(*dtypes: np.dtype) -> np.dtype:
     """The compute dtype: float32 when every input is float32 or narrower, else float64.
 
     Half precision (float16, bfloat16) is computed in float32; integers in float64.
     """
-    narrow = True
-    for a in arrays:
-        dtype = ops.numpy_dtype(a)
-        narrow = narrow and dtype.kind == "f" and dtype.itemsize <= 4
+    narrow = all(dtype.kind == "f" and dtype.itemsize <= 4 for dtype in dtypes)
     return np.dtype(np.float32) if narrow else np.dtype(np.float64)
 
 

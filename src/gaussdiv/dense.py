@@ -73,7 +73,7 @@ class DenseCovariance(Covariance):
         check_lower_triangular(factor, name, ops)
         return cls(side, None, factor, factor_given=True)
 
-    @cached_property
+    @property
     def ops(self) -> Any:
         return backend_of(self.factor)
 

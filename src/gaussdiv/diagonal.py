@@ -7,7 +7,6 @@ the standard normal's I is that with v = 1: memory O(batch), never O(d).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -49,10 +48,14 @@ class DiagonalCovariance(Covariance):
     @classmethod
     def from_param(cls, param: Any, kind: Kind, dim: int | None = None, *,
                    ctx: ArrayContext | None = None) -> DiagonalCovariance:
-        """Validate ``param`` (*batch, d) — or (*batch, 1) with ``dim`` given — of this kind."""
-        ctx = ctx or context_of(param)
+        """Validate ``param`` (*batch, d) — or (*batch, 1) with ``dim`` given — of this kind.
+
+        ``ctx``: the constructor's context, whose inputs had their dtypes checked already.
+        """
+        if ctx is None:
+            ctx = context_of(param)
+            check_dtype(param, kind, ctx.ops)
         ops = ctx.ops
-        check_dtype(param, kind, ops)
         param = ctx.freeze(param)
         check_vector(param, kind)
         if dim is None:
@@ -65,7 +68,7 @@ class DiagonalCovariance(Covariance):
             check_positive(param, kind, ops, "entries (a variance must be > 0)")
         return cls(kind, param, int(dim))
 
-    @cached_property
+    @property
     def ops(self) -> Any:
         return backend_of(self.param)
 
@@ -232,15 +235,18 @@ _CANCELS_BELOW = 2 * CANCELLATION_RATIO / (1 - CANCELLATION_RATIO)
 
 
 def diagonal_kl(mean_p: Any, cov_p: DiagonalCovariance, mean_q: Any,
-                cov_q: DiagonalCovariance) -> Any:
-    """KL(P‖Q) for two diagonal Gaussians in one pass, shape broadcast(*batch).
+                cov_q: DiagonalCovariance) -> tuple[Any, bool]:
+    """KL(P‖Q) for two diagonal Gaussians in one pass, shape broadcast(*batch); and whether
+    some element was flagged (it may then be NaN or negative: the caller checks).
 
         2 KL = Σᵢ (εᵢ − ln λᵢ + (μ₁ᵢ − μ₂ᵢ)² / v₂ᵢ),   λᵢ = v₁ᵢ/v₂ᵢ = 1 + εᵢ,
 
     summed directly: the VAE's hot path, a dozen elementwise operations. The sum's rounding
     error is a few u · Σ (|εᵢ| + |ln λᵢ|) ≤ u (2 KL + 2 Σ |ln λᵢ|); elements where that could
     exceed 1/8 of the KL (P ≈ Q) get the excess again from the series of :func:`excess_log1p`.
-    Equal to ½ (pair_terms(...).excess + mahalanobis) in exact arithmetic.
+    Unflagged elements are ≥ 0 by that very test, so only flagged ones (P ≈ Q, or NaN from an
+    overflow) need a validity check. Equal to ½ (pair_terms(...).excess + mahalanobis) in exact
+    arithmetic.
     """
     ops = cov_p.ops
     d = cov_p.dim
@@ -248,10 +254,11 @@ def diagonal_kl(mean_p: Any, cov_p: DiagonalCovariance, mean_q: Any,
     diff = mean_p - mean_q
     mahalanobis = diff * diff * cov_q.inverse_var()
     total = ops.sum((eps - log_lam) + mahalanobis, -1)
-    cancels = total < _CANCELS_BELOW * sum_over_dim(ops.xp.abs(log_lam), d, ops)
+    flagged = ~(total >= _CANCELS_BELOW * sum_over_dim(ops.xp.abs(log_lam), d, ops))
 
     def series(mask: np.ndarray, _fast: Any) -> Any:
         return (series_excess(eps, log_lam, mask, d, ops)
                 + ops.sum(ops.take(mahalanobis, mask, 1), -1))
 
-    return 0.5 * refine_where(total, cancels, series)
+    refined = refine_where(total, flagged, series)
+    return 0.5 * refined, refined is not total

@@ -85,10 +85,11 @@ def kl(p: Gaussian, q: Gaussian) -> Any:
     """
     _check_pair(p, q)
     if isinstance(p.cov, DiagonalCovariance) and isinstance(q.cov, DiagonalCovariance):
-        value = diagonal_kl(p.mean, p.cov, q.mean, q.cov)
+        value, flagged = diagonal_kl(p.mean, p.cov, q.mean, q.cov)
     else:
-        value = _kl_parts(p, q)[2]
-    _check_valid(value, p, q)
+        value, flagged = _kl_parts(p, q)[2], True
+    if flagged:
+        _check_valid(value, p, q)
     return _result(value, p, q)
 
 

@@ -11,9 +11,10 @@ from gaussdiv._backend import (
     backend_of,
     broadcast_shapes,
     context_of,
+    first_array,
     framework_of,
 )
-from gaussdiv._validation import check_dtype, check_finite, check_vector
+from gaussdiv._validation import check_dtype, check_finite, check_vector, float_dtype
 from gaussdiv.covariance import Covariance
 from gaussdiv.dense import DenseCovariance
 from gaussdiv.diagonal import DiagonalCovariance
@@ -180,8 +181,7 @@ class Gaussian:
             raise BackendMismatchError(
                 f"mean is a {mean_framework.name} array but the covariance is {ops.name}; "
                 "build both from one framework")
-        check_dtype(mean, "mean", ops)
-        mean_dtype = ops.numpy_dtype(mean)
+        mean_dtype = check_dtype(mean, "mean", ops)
         if mean_dtype.kind == "f" and mean_dtype.itemsize > structure.dtype.itemsize:
             raise DtypeError(
                 f"mean is {mean_dtype} but the covariance structure is {structure.dtype}; "
@@ -208,10 +208,11 @@ class Gaussian:
 
 
 def _inputs(**named: Any) -> ArrayContext:
-    """The constructor's array context, after checking each input's dtype under its own name."""
-    for name, value in named.items():
-        check_dtype(value, name, backend_of(value))
-    return context_of(*named.values())
+    """The constructor's array context (see context_of), each input's dtype checked under its
+    own name."""
+    ops = backend_of(*named.values())
+    dtypes = [check_dtype(value, name, ops) for name, value in named.items()]
+    return ArrayContext(ops, float_dtype(*dtypes), first_array(*named.values()))
 
 
 def check_gaussian(value: Any, name: str) -> Gaussian:

@@ -8,7 +8,6 @@ determinant lemma |Σ| = |D| |C|. Cost O(d k²) to build, O(d k) per Mahalanobis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from gaussdiv._backend import ArrayContext, backend_of, context_of
@@ -59,7 +58,7 @@ class LowRankCovariance(Covariance):
         capacitance = ops.eye(k, ctx.dtype, like=factor) + ops.matrix_transpose(factor) @ scaled
         return cls(factor, var, cholesky_checked(capacitance, "capacitance I + WᵀD⁻¹W", ops))
 
-    @cached_property
+    @property
     def ops(self) -> Any:
         return backend_of(self.factor)
 
