@@ -5,7 +5,9 @@ For each (family, dtype, batch, d) the same tensors go to
 * gaussdiv: ``kl(Gaussian..., Gaussian...)`` built from the tensors each call;
 * torch: ``kl_divergence`` of ``MultivariateNormal`` (full family, ``scale_tril`` given, as a
   Cholesky-parameterised posterior would) or ``Independent(Normal)`` (diagonal family), with
-  torch's default validation and with ``validate_args=False``.
+  torch's default validation and with ``validate_args=False``; the prior family is a VAE's KL
+  term, ``Gaussian.diag(logvar=...)`` against ``Gaussian.standard(d, like=...)`` vs
+  ``Independent(Normal)`` against ``Independent(Normal(0, 1))``.
 
 "forward" times the KL of the whole batch; "fwd+bwd" adds ``.sum().backward()`` to the
 parameters (leaf tensors with requires_grad). Ratios are torch / gaussdiv: > 1 means gaussdiv is
@@ -54,6 +56,8 @@ def make_params(family: str, batch: int, d: int, dtype: torch.dtype,
 
     if family == "diag":
         return [leaf(d), leaf(d, scale=0.3), leaf(d), leaf(d, scale=0.3)]
+    if family == "prior":
+        return [leaf(d), leaf(d, scale=0.3)]
     return [leaf(d), leaf(d, d, scale=0.3 / d ** 0.5), leaf(d), leaf(d, d, scale=0.3 / d ** 0.5)]
 
 
@@ -63,6 +67,8 @@ def scale_tril(raw: torch.Tensor) -> torch.Tensor:
 
 
 def methods(family: str, params: list[torch.Tensor]) -> dict[str, Callable[[], torch.Tensor]]:
+    if family == "prior":
+        return prior_methods(*params)
     m1, s1, m2, s2 = params
     if family == "diag":
         return {
@@ -84,6 +90,28 @@ def methods(family: str, params: list[torch.Tensor]) -> dict[str, Callable[[], t
         "torch no-validate": lambda: kl_divergence(
             MultivariateNormal(m1, scale_tril=scale_tril(s1), validate_args=False),
             MultivariateNormal(m2, scale_tril=scale_tril(s2), validate_args=False)),
+    }
+
+
+def prior_methods(m: torch.Tensor, s: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
+    """A VAE's KL term: the encoder's N(m, diag(exp(2 s))) against the prior N(0, I)."""
+    d = m.shape[-1]
+
+    def torch_prior(validate: bool | None) -> Callable[[], torch.Tensor]:
+        def kl() -> torch.Tensor:
+            zeros, ones = torch.zeros_like(m), torch.ones_like(s)
+            return kl_divergence(
+                Independent(Normal(m, torch.exp(s), validate_args=validate), 1,
+                            validate_args=validate),
+                Independent(Normal(zeros, ones, validate_args=validate), 1,
+                            validate_args=validate))
+        return kl
+
+    return {
+        "gaussdiv": lambda: gaussdiv.kl(gaussdiv.Gaussian.diag(m, logvar=2 * s),
+                                        gaussdiv.Gaussian.standard(d, like=m)),
+        "torch": torch_prior(None),
+        "torch no-validate": torch_prior(False),
     }
 
 
@@ -175,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (default 1: stable timings on a small machine)")
     parser.add_argument("--min-time", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--family", choices=("full", "diag", "both"), default="both")
+    parser.add_argument("--family", choices=("full", "diag", "prior", "all"), default="all")
     parser.add_argument("--max-elements", type=int, default=4096 * 32 * 32,
                         help="skip combinations with batch·d² above this (default 4096·32²)")
     parser.add_argument("--out", metavar="FILE")
@@ -192,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
              "| family | dtype | batch | d | pass | gaussdiv | torch | torch no-validate "
              "| torch / gd | torch no-val / gd |",
              "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
-    families = ("full", "diag") if args.family == "both" else (args.family,)
+    families = ("full", "diag", "prior") if args.family == "all" else (args.family,)
     skipped = []
     for family in families:
         for dtype in (torch.float32, torch.float64):

@@ -122,9 +122,12 @@ class Gaussian:
             raise ShapeError(f"d must be a positive integer, got {d!r}")
         ctx = context_of(like) if like is not None else ArrayContext(
             context_of().ops, np.dtype(dtype), None)
-        ones = ctx.ops.asarray(np.ones(1), ctx.dtype, ctx.like)
-        zeros = ctx.ops.asarray(np.zeros(int(d)), ctx.dtype, ctx.like)
-        return cls(zeros, DiagonalCovariance.from_param(ones, "var", dim=int(d), ctx=ctx))
+        g = object.__new__(cls)  # nothing to validate: the arrays are made right here
+        object.__setattr__(g, "mean", ctx.freeze(np.zeros(int(d))))
+        object.__setattr__(g, "cov", DiagonalCovariance("var", ctx.freeze(np.ones(1)), int(d)))
+        object.__setattr__(g, "_batch_shape", ())
+        object.__setattr__(g, "_result_dtype", ctx.ops.framework_dtype(ctx.dtype))
+        return g
 
     @classmethod
     def lowrank(cls, mean: Any, factor: Any, var: Any) -> Gaussian:
