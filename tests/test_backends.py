@@ -1,64 +1,23 @@
 """One set of divergence test bodies, run over NumPy, PyTorch and JAX.
 
-A framework is skipped only when it is not installed. JAX runs with x64 enabled (float64 cases)
-and keeps batches small: jaxlib 0.10.2 on CPU has been seen to hang on large batched Cholesky +
-triangular solves inside one jitted function, so every JAX test has a timeout.
+The frameworks come from the ``fw`` fixture of tests/conftest.py: a framework is skipped only
+when it is not installed, JAX runs with x64 enabled (float64 cases) and keeps batches small
+(jaxlib 0.10.2 on CPU has been seen to hang on large batched Cholesky + triangular solves
+inside one jitted function), and every JAX test has a timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 import gaussdiv as gd
 
-BACKENDS = ["numpy", "torch", "jax"]
-
-
-@dataclass
-class Framework:
-    """How a test body makes arrays of one framework and reads them back."""
-
-    name: str
-    array: Callable[[Any, Any], Any]  # (numpy array, numpy dtype) -> framework array
-    to_numpy: Callable[[Any], np.ndarray]
-    array_type: type | tuple[type, ...]
-
-
-def _framework(name: str) -> Framework:
-    if name == "numpy":
-        return Framework("numpy", lambda a, dt=np.float64: np.asarray(a, dt), np.asarray,
-                         (np.ndarray, np.generic))
-    if name == "torch":
-        torch = pytest.importorskip("torch")
-        dtypes = {np.float64: torch.float64, np.float32: torch.float32,
-                  np.float16: torch.float16}
-        return Framework("torch", lambda a, dt=np.float64: torch.tensor(np.asarray(a),
-                                                                        dtype=dtypes[dt]),
-                         lambda t: t.detach().cpu().float().numpy()
-                         if t.dtype == torch.float16 else t.detach().cpu().numpy(),
-                         torch.Tensor)
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-
-    def to_numpy(a):
-        out = np.asarray(a)
-        return out.astype(np.float32) if out.dtype.name == "bfloat16" else out
-
-    return Framework("jax", lambda a, dt=np.float64: jnp.asarray(np.asarray(a, dt)), to_numpy,
-                     jax.Array)
-
-
-@pytest.fixture(params=BACKENDS)
-def fw(request) -> Framework:
-    if request.param == "jax":
-        request.applymarker(pytest.mark.timeout(120))
-    return _framework(request.param)
+if TYPE_CHECKING:  # never imported at run time: tests/cli/conftest.py shares the module name
+    from conftest import Framework
 
 
 def _spd(rng: np.random.Generator, d: int, batch: tuple[int, ...] = ()) -> np.ndarray:

@@ -19,8 +19,20 @@ order, for the backward error of its Cholesky factors (residuals formed in exten
 and refines the whitening solves of near-identical pairs: a plain float64 Cholesky evaluation is
 limited to ≈ κ(S2)·u (u = 2⁻⁵³), ≈ 1e-12 at κ = 1e4 and ≈ 1e-4 at κ = 1e12.
 
-``python tests/test_reference.py`` prints the worst relative error per category (and per δ for
-``near``) as a Markdown table.
+Every divergence test body runs over NumPy, PyTorch and JAX (the ``fw`` fixture of
+tests/conftest.py; a framework is skipped only when it is not installed): the Gaussians are
+built from that framework's arrays holding the same float64/float32 numbers, results must come
+back as that framework's arrays in the input's dtype, and the targets are the same for all
+three. NumPy and torch run every case; JAX runs the representative subset ``jax_runs`` and
+``_jax_batches`` say (every category and constructor pair, fewer dimensions and batch groups).
+Eager JAX compiles each operation anew for every new shape (≈ 25 ms each, ≈ 1 s for the first
+KL at a new d), so its cost grows with the number of distinct (dimension, constructors, dtype,
+batch) combinations, not with the number of cases: on every case it took ≈ 125 s of the
+module's ≈ 130 s (every third case of the large categories saved only 4 % of that); on the
+subset, ≈ 85 s. JAX's batches stay small (see ``test_batched_matches_reference``).
+
+``python tests/test_reference.py [numpy] [torch] [jax]`` prints the worst relative error per
+category (and per δ for ``near``) as a Markdown table, one column per framework.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,14 +132,16 @@ CONSTRUCTORS = {
 }
 
 
-def arrays(case: Case) -> tuple[np.ndarray, ...]:
+def arrays(case: Case, fw: Any = None) -> tuple[Any, ...]:
+    """m1, a1, m2, a2, x of ``case``: NumPy arrays, or ``fw``'s arrays of the same numbers."""
     data = _data()
     key = f"c{case.index:03d}"
-    return tuple(data[f"{key}_{name}"] for name in ("m1", "a1", "m2", "a2", "x"))
+    out = tuple(data[f"{key}_{name}"] for name in ("m1", "a1", "m2", "a2", "x"))
+    return out if fw is None else tuple(fw.array(a, a.dtype.type) for a in out)
 
 
-def gaussians(case: Case) -> tuple[Gaussian, Gaussian]:
-    m1, a1, m2, a2, _ = arrays(case)
+def gaussians(case: Case, fw: Any = None) -> tuple[Gaussian, Gaussian]:
+    m1, a1, m2, a2, _ = arrays(case, fw)
     p = CONSTRUCTORS[case.kind1](m1, a1)
     if case.same_arrays:  # a separate Gaussian built from the very same array objects
         return p, CONSTRUCTORS[case.kind1](m1, a1)
@@ -203,18 +218,22 @@ def _term_scale(case: Case) -> dict[str, mp.mpf]:
         return scale
 
 
-def measure(case: Case) -> dict[str, float]:
-    """Relative errors of every quantity of ``case`` (sum-type ones relative to their scale)."""
-    p, q = gaussians(case)
-    *_, x = arrays(case)
+def measure(case: Case, fw: Any) -> dict[str, float]:
+    """Relative errors of every quantity of ``case`` (sum-type ones relative to their scale),
+    computed on ``fw``'s arrays; each result must be ``fw``'s array in the case's dtype."""
+    p, q = gaussians(case, fw)
+    *_, x = arrays(case, fw)
     terms = gaussdiv.kl_terms(p, q)
-    out = {"kl": rel_err(gaussdiv.kl(p, q), ref(case, "kl")),
-           "terms.kl": rel_err(terms.kl, ref(case, "kl")),
-           "trace": rel_err(terms.trace, ref(case, "trace")),
-           "mahalanobis": rel_err(terms.mahalanobis, ref(case, "mahalanobis"))}
-    values = {"entropy": gaussdiv.entropy(p), "cross_entropy": gaussdiv.cross_entropy(p, q),
-              "logdet_ratio": terms.logdet_ratio}
-    log_prob = gaussdiv.log_prob(p, x)
+    result = lambda v: fw.result(v, case.dtype)  # noqa: E731
+    out = {"kl": rel_err(result(gaussdiv.kl(p, q)), ref(case, "kl")),
+           "terms.kl": rel_err(result(terms.kl), ref(case, "kl")),
+           "trace": rel_err(result(terms.trace), ref(case, "trace")),
+           "mahalanobis": rel_err(result(terms.mahalanobis), ref(case, "mahalanobis"))}
+    values = {"entropy": result(gaussdiv.entropy(p)),
+              "cross_entropy": result(gaussdiv.cross_entropy(p, q)),
+              "logdet_ratio": result(terms.logdet_ratio)}
+    log_prob = result(gaussdiv.log_prob(p, x))
+    assert log_prob.shape == (2,)
     scale = _term_scale(case)
     for name, value in values.items():
         out[name] = _scaled_err(value, ref(case, name), scale[name])
@@ -232,8 +251,26 @@ def _scaled_err(value: float, exact: mp.mpf, scale: mp.mpf) -> float:
         return float(abs(mp.mpf(value) - exact) / scale)
 
 
+FRAMEWORKS = ("numpy", "torch", "jax")  # the names tests/conftest.py's ``fw`` fixture takes
+# JAX's subset: random pairs at these d (every constructor pair at each), highd at d = 128.
+JAX_RANDOM_DIMS = (1, 3, 8, 32)
+JAX_HIGHD_DIMS = (128,)
+
+
+def jax_runs(case: Case) -> bool:
+    """Whether JAX runs ``case``: every case of every category but ``random`` (only at
+    JAX_RANDOM_DIMS) and ``highd`` (only at JAX_HIGHD_DIMS). Fixed, so deterministic."""
+    if case.category == "random":
+        return case.dim in JAX_RANDOM_DIMS
+    if case.category == "highd":
+        return case.dim in JAX_HIGHD_DIMS
+    return True
+
+
 def by_category(*categories: str) -> list:
-    return [pytest.param(c, id=c.id) for c in CASES if c.category in categories]
+    """(framework, case) parameters for the cases of ``categories``; JAX on ``jax_runs``."""
+    return [pytest.param(name, c, id=f"{name}-{c.id}") for name in FRAMEWORKS for c in CASES
+            if c.category in categories and (name != "jax" or jax_runs(c))]
 
 
 # ---------------------------------------------------------------------------- the file itself
@@ -252,75 +289,99 @@ def test_reference_file_provenance():
 
 
 # ---------------------------------------------------------------------------- KL
-@pytest.mark.parametrize("case", by_category("random", "near", "illcond", "scale", "far",
-                                             "highd", "float32"))
-def test_kl_matches_reference(case: Case):
-    p, q = gaussians(case)
-    value = gaussdiv.kl(p, q)
+@pytest.mark.parametrize("fw,case", by_category("random", "near", "illcond", "scale", "far",
+                                                "highd", "float32"), indirect=["fw"])
+def test_kl_matches_reference(fw, case: Case):
+    p, q = gaussians(case, fw)
+    # The framework's array, computed in the input's precision.
+    value = fw.result(gaussdiv.kl(p, q), case.dtype)
     exact = ref(case, "kl")
-    assert np.asarray(value).dtype == np.dtype(case.dtype), "computed in the input's precision"
+    assert value.shape == ()
     assert np.isfinite(value)
     assert value >= 0
     if case.dtype == "float64":
         assert exact >= KL_FLOOR  # the target's range; keeps the file honest
     err = rel_err(value, exact)
-    assert rel_err(gaussdiv.kl_terms(p, q).kl, exact) == err  # kl_terms.kl is the same number
+    # kl_terms.kl is the same number
+    assert rel_err(fw.result(gaussdiv.kl_terms(p, q).kl, case.dtype), exact) == err
     report([kl_verdict(case, err)])
 
 
-@pytest.mark.parametrize("case", by_category("identical"))
-def test_identical_arrays_give_exactly_zero(case: Case):
-    p, q = gaussians(case)
-    assert gaussdiv.kl(p, q) == 0.0
-    assert gaussdiv.kl(p, p) == 0.0
-    assert gaussdiv.kl(q, p) == 0.0
-    assert gaussdiv.kl_terms(p, q).kl == 0.0
-    assert gaussdiv.cross_entropy(p, q) == gaussdiv.entropy(p)
+@pytest.mark.parametrize("fw,case", by_category("identical"), indirect=["fw"])
+def test_identical_arrays_give_exactly_zero(fw, case: Case):
+    p, q = gaussians(case, fw)
+    result = lambda v: fw.result(v, case.dtype)  # noqa: E731
+    assert result(gaussdiv.kl(p, q)) == 0.0
+    assert result(gaussdiv.kl(p, p)) == 0.0
+    assert result(gaussdiv.kl(q, p)) == 0.0
+    assert result(gaussdiv.kl_terms(p, q).kl) == 0.0
+    assert result(gaussdiv.cross_entropy(p, q)) == result(gaussdiv.entropy(p))
     assert ref(case, "kl") == 0
 
 
-@pytest.mark.parametrize("case", by_category("random", "highd", "far", "scale"))
-def test_terms_entropy_log_prob(case: Case):
+@pytest.mark.parametrize("fw,case", by_category("random", "highd", "far", "scale"),
+                         indirect=["fw"])
+def test_terms_entropy_log_prob(fw, case: Case):
     """kl_terms fields, entropy, cross-entropy and log_prob against the reference."""
-    errs = measure(case)
+    errs = measure(case, fw)
     bound = stability_bound(case)
     bad = {k: f"{v:.3g}" for k, v in errs.items() if v > bound and not k.endswith("kl")}
     assert not bad, f"errors above (κ + d)·u·{STABILITY_FACTOR:g} = {bound:.3g}: {bad}"
 
 
+def _jax_batches(key: tuple, group: list[Case]) -> bool:
+    """Whether JAX runs a batch group: its cases are in ``jax_runs`` and, for float32, it is
+    one of the six near-identical groups (the nine one-pair ``random`` groups are left out)."""
+    return all(map(jax_runs, group)) and (key[0] != "float32" or key[1] == "near")
+
+
 def _batch_groups() -> list:
-    """Cases with one (category, variant, d, dtype, kinds) stacked into one batch."""
+    """Cases with one (category, variant, d, dtype, kinds) stacked into one batch, for each
+    framework (JAX: see ``_jax_batches``)."""
     groups = defaultdict(list)
     for c in CASES:
         if not c.same_arrays and c.category in ("near", "random", "illcond", "float32"):
             groups[(c.category, c.variant.split("/")[0] if c.category == "float32" else
                     c.variant, c.dim, c.dtype, c.kind1, c.kind2)].append(c)
-    return [pytest.param(g, id="-".join(map(str, key)).replace("/", "-"))
-            for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    return [pytest.param(name, g, id=name + "-" + "-".join(map(str, key)).replace("/", "-"))
+            for name in FRAMEWORKS
+            for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))
+            if name != "jax" or _jax_batches(key, g)]
 
 
-@pytest.mark.parametrize("group", _batch_groups())
-def test_batched_matches_reference(group: list[Case]):
-    """The same cases evaluated as one batch (≥ 9 elements, so the batched solver is used)."""
-    reps = -(-9 // len(group))
+@pytest.mark.parametrize("fw,group", _batch_groups(), indirect=["fw"])
+def test_batched_matches_reference(fw, group: list[Case]):
+    """The same cases evaluated as one batch. NumPy and torch repeat the group to ≥ 9 elements
+    (so NumPy's batched solver is used); JAX evaluates the group as it is (≤ 7 elements: large
+    batched Cholesky + triangular solves have hung jaxlib 0.10.2 on CPU)."""
+    reps = 1 if fw.name == "jax" else -(-9 // len(group))
     cases = group * reps
-    m1, a1, m2, a2 = (np.stack([arrays(c)[j] for c in cases]) for j in range(4))
+    m1, a1, m2, a2 = (fw.array(np.stack([arrays(c)[j] for c in cases]),
+                               np.dtype(group[0].dtype).type) for j in range(4))
     first = cases[0]
     p = CONSTRUCTORS[first.kind1](m1, a1)
     q = CONSTRUCTORS[first.kind2](m2, a2)
-    values = gaussdiv.kl(p, q)
+    values = fw.result(gaussdiv.kl(p, q), first.dtype)
     assert values.shape == (len(cases),)
     assert np.all(values >= 0)
     report([kl_verdict(c, rel_err(v, ref(c, "kl")), what=f"{c.id} in a batch: ")
             for c, v in zip(group, values, strict=False)])  # the repeats are the same cases
+    np.testing.assert_array_equal(values, np.tile(values[:len(group)], reps))
 
 
-def test_never_negative_anywhere():
-    """Every pair of the file in both directions (KL(Q‖P) has no reference, but is ≥ 0)."""
+@pytest.mark.parametrize("category", sorted({c.category for c in CASES}))
+def test_never_negative_anywhere(fw, category: str):
+    """Every pair of the file in both directions (KL(Q‖P) has no reference, but is ≥ 0); JAX
+    on ``jax_runs``.
+
+    One test per category: run alone, JAX compiles for every shape it meets (≈ 50 s for the
+    whole file), which would come too close to its timeout in one test."""
     for c in CASES:
-        p, q = gaussians(c)
+        if c.category != category or (fw.name == "jax" and not jax_runs(c)):
+            continue
+        p, q = gaussians(c, fw)
         for a, b in ((p, q), (q, p)) if c.dim <= 64 else ((p, q),):
-            value = gaussdiv.kl(a, b)
+            value = fw.result(gaussdiv.kl(a, b), c.dtype)
             assert np.isfinite(value) and value >= 0, c.id
 
 
@@ -332,12 +393,18 @@ def _d400_pair() -> tuple[np.ndarray, ...]:
     return _spd(d, 1e2, rng), _spd(d, 1e2, rng), rng.standard_normal(d), rng.standard_normal(d)
 
 
-def test_d400_unscaled_matches_textbook():
+def _kl64(fw: Any, m1: np.ndarray, s1: np.ndarray, m2: np.ndarray, s2: np.ndarray) -> float:
+    """KL of float64 NumPy inputs computed on ``fw``'s arrays (checked to come back as such)."""
+    value = gaussdiv.kl(Gaussian(fw.array(m1), fw.array(s1)), Gaussian(fw.array(m2), fw.array(s2)))
+    return float(fw.result(value, np.float64))
+
+
+def test_d400_unscaled_matches_textbook(fw):
     """The unscaled d = 400 pair of the test below, against a textbook float64 evaluation: no
     cancellation here (KL ≈ 1e2, κ ≤ 1e2), so the textbook formula is good to ≈ 1e-12."""
     s1, s2, m1, m2 = _d400_pair()
     d = len(m1)
-    base = gaussdiv.kl(Gaussian(m1, s1), Gaussian(m2, s2))
+    base = _kl64(fw, m1, s1, m2, s2)
     ld1, ld2 = np.linalg.slogdet(s1)[1], np.linalg.slogdet(s2)[1]
     dm = m1 - m2
     textbook = 0.5 * (ld2 - ld1 + np.trace(np.linalg.solve(s2, s1)) + dm @ np.linalg.solve(s2, dm)
@@ -346,7 +413,7 @@ def test_d400_unscaled_matches_textbook():
 
 
 @pytest.mark.parametrize("k", [500, -500])
-def test_extreme_scale_d400_is_scale_invariant(k: int):
+def test_extreme_scale_d400_is_scale_invariant(fw, k: int):
     """d = 400 at 2^±500: |S| = 2^(±200 000)·|S₀| is far outside float64, yet KL is unchanged.
 
     Scaling (S1, S2, means) by (2^k, 2^k, 2^(k/2)) leaves KL invariant and, for powers of two,
@@ -355,14 +422,15 @@ def test_extreme_scale_d400_is_scale_invariant(k: int):
     ``scale`` category has mpmath references for d ≤ 64 and a d = 400 pair of factors.)
     """
     s1, s2, m1, m2 = _d400_pair()
-    base = gaussdiv.kl(Gaussian(m1, s1), Gaussian(m2, s2))
+    base = _kl64(fw, m1, s1, m2, s2)
     c, cm = 2.0**k, 2.0 ** (k // 2)
     with np.errstate(over="ignore", under="ignore"):
         assert np.linalg.det(c * s1) in (0.0, np.inf)  # what a determinant-based formula faces
-    scaled = gaussdiv.kl(Gaussian(cm * m1, c * s1), Gaussian(cm * m2, c * s2))
+    scaled = _kl64(fw, cm * m1, c * s1, cm * m2, c * s2)
     assert np.isfinite(scaled) and scaled > 0
     assert abs(scaled - base) <= KL_RTOL_F64 * base
-    assert np.isfinite(gaussdiv.entropy(Gaussian(cm * m1, c * s1)))
+    entropy = gaussdiv.entropy(Gaussian(fw.array(cm * m1), fw.array(c * s1)))
+    assert np.isfinite(fw.result(entropy, np.float64))
 
 
 def _spd(d: int, kappa: float, rng: np.random.Generator) -> np.ndarray:
@@ -374,24 +442,33 @@ def _spd(d: int, kappa: float, rng: np.random.Generator) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- report
-def error_table() -> str:
-    """Markdown table of the worst relative KL error per category (per δ for near)."""
+def error_table(frameworks: list[Any]) -> str:
+    """Markdown table of the worst relative KL error per category (per δ for near), one column
+    per framework (every case, JAX included); the worst case named is the first framework's."""
     worst: dict[tuple, list] = defaultdict(list)
     for c in CASES:
-        p, q = gaussians(c)
-        err = rel_err(gaussdiv.kl(p, q), ref(c, "kl"))
+        errs = []
+        for fw in frameworks:
+            p, q = gaussians(c, fw)
+            errs.append(rel_err(fw.to_numpy(gaussdiv.kl(p, q)), ref(c, "kl")))
         key = (c.category, f"δ={c.delta:.0e}" if c.category == "near" else "", c.dtype)
-        worst[key].append((err, c))
-    lines = ["| category | δ | dtype | cases | max rel. error of KL | target | worst case |",
-             "|---|---|---|---|---|---|---|"]
+        worst[key].append((errs, c))
+    names = " | ".join(f"{fw.name}: max rel. error of KL" for fw in frameworks)
+    lines = [f"| category | δ | dtype | cases | {names} | target | worst case |",
+             "|---" * (6 + len(frameworks)) + "|"]
     for key in sorted(worst, key=lambda k: (k[0], -float(k[1][2:] or 0), k[2])):
-        errs = worst[key]
-        err, c = max(errs, key=lambda t: t[0])
+        rows = worst[key]
+        maxima = " | ".join(f"{max(r[0][i] for r in rows):.2e}" for i in range(len(frameworks)))
+        c = max(rows, key=lambda r: r[0][0])[1]
         target = "exactly 0" if c.category == "identical" else f"{kl_rtol(c):.0e}"
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {len(errs)} | {err:.2e} | {target} "
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {len(rows)} | {maxima} | {target} "
                      f"| {c.id} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(error_table())
+    import sys
+
+    from conftest import framework  # as a script only: under pytest, use the ``fw`` fixture
+
+    print(error_table([framework(name) for name in sys.argv[1:] or ["numpy"]]))

@@ -85,7 +85,7 @@ class NumpyBackend:
 
     # -- linear algebra -------------------------------------------------------------------
     def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
-        return np.sum(x, axis=tuple(axis) if isinstance(axis, Sequence) else axis)
+        return np.sum(x, axis=axis if isinstance(axis, int) else tuple(axis))
 
     def amin(self, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
         return np.min(x, axis=axes, keepdims=keepdims)
@@ -291,7 +291,7 @@ class TorchBackend(NumpyBackend):
         return float(x.amin()) if x.numel() else float("inf")
 
     def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
-        return self.torch.sum(x, dim=tuple(axis) if isinstance(axis, Sequence) else axis)
+        return self.torch.sum(x, dim=axis if isinstance(axis, int) else tuple(axis))
 
     def amin(self, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
         return self.torch.amin(x, dim=axes, keepdim=keepdims)
@@ -426,7 +426,7 @@ class JaxBackend(NumpyBackend):
         return x.astype(dtype)
 
     def sum(self, x: Any, axis: int | Sequence[int]) -> Any:
-        return self.xp.sum(x, axis=tuple(axis) if isinstance(axis, Sequence) else axis)
+        return self.xp.sum(x, axis=axis if isinstance(axis, int) else tuple(axis))
 
     def amin(self, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
         return self.xp.min(x, axis=axes, keepdims=keepdims)
