@@ -631,8 +631,9 @@ def main() -> None:
         "high-water mark over that call minus the resident set before it. Input MB: the arrays "
         "handed to the constructors. Cancel test: whether gaussdiv's cancellation criterion "
         "(fast excess below ⅛ of the magnitude of its terms, recomputed from `kl_terms`) fired "
-        "for the pair; what that costs depends on the structures: nothing for two diagonals "
-        "(always exact in O(d)), the factors' eigenvalues for two Kroneckers, an O(d³) "
+        "for the pair; what that costs depends on the structures: for two diagonals, "
+        "`kl` itself tests the whole sum, Mahalanobis term included, and runs an O(d) series "
+        "only where that sum cancels, the factors' eigenvalues for two Kroneckers, an O(d³) "
         "`eigvalsh` for dense pairs, the low-rank pair routine's own O(d k²) route for two "
         "low-rank covariances, and for mixed pairs a dense O(d³) re-evaluation when "
         "d ≤ 2048 (see (f)).",
