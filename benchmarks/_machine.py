@@ -1,4 +1,5 @@
-"""Machine and library description shared by the benchmark scripts (not part of gaussdiv)."""
+"""Machine and library description, and report output, shared by the benchmark scripts
+(not part of gaussdiv)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,11 @@ def describe(torch_module: object | None, torch_threads: int | None) -> list[str
     if env:
         lines.append(f"- thread environment: {env}")
     return lines
+
+
+def emit(lines: list[str], out: str | os.PathLike[str] | None) -> None:
+    """Print the Markdown report and, when ``out`` is given, also write it there."""
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    print(text, end="")
+    if out:
+        Path(out).write_text(text, encoding="utf-8")

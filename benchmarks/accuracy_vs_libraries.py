@@ -32,7 +32,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
-from _machine import describe
+from _machine import describe, emit
 
 import gaussdiv
 
@@ -399,11 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if notes:
         out += ["", "Notes:", "", *[f"- {n}" for n in notes]]
-    text = "\n".join(out) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+    emit(out, args.out)
     return 0
 
 

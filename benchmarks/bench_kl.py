@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from _machine import describe, numpy_blas_threads
+from _machine import describe, emit, numpy_blas_threads
 
 import gaussdiv
 
@@ -332,11 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         out += ["", "PyTorch is not importable: its columns are empty."]
     if notes:
         out += ["", "Notes:", "", *[f"- {n}" for n in notes]]
-    text = "\n".join(out) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+    emit(out, args.out)
     return 0
 
 

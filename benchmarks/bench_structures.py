@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _machine import describe, numpy_blas_threads
+from _machine import describe, emit, numpy_blas_threads
 
 MB = 1e6
 WORKER_TIMEOUT_S = 600
@@ -642,10 +642,7 @@ def main() -> None:
     ]
     if with_torch and pick(results, "e"):
         lines += [f"torch KL(Independent(Normal) ‖ MultivariateNormal): {torch_note()}", ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(lines, args.out)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from _machine import describe
+from _machine import describe, emit
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 import gaussdiv
@@ -249,11 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                   "median per call:", ""]
         lines += [f"- {cell}: {value}"
                   for cell, value in run_jax(batches, dims, args.jax_timeout).items()]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    emit(lines, args.out)
     return 0
 
 

@@ -131,7 +131,7 @@ class DenseCovariance(Covariance):
             factor = ops.stop_gradient(self.factor)
             diagonal = ops.sum(factor * factor, -1)  # Aᵢᵢ
             pivots = ops.diagonal(factor) ** 2
-            largest = -ops.min_value(-(diagonal / pivots))
+            largest = -ops.min_value(-(diagonal / pivots))  # the max, as −min(−x)
         return not largest < _REFINE_MIN_CONDITION  # NaN (overflow) refines too
 
     def logdet(self) -> Any:

@@ -123,10 +123,9 @@ class Gaussian:
         ctx = context_of(like) if like is not None else ArrayContext(
             context_of().ops, np.dtype(dtype), None)
         g = object.__new__(cls)  # nothing to validate: the arrays are made right here
-        object.__setattr__(g, "mean", ctx.freeze(np.zeros(int(d))))
-        object.__setattr__(g, "cov", DiagonalCovariance("var", ctx.freeze(np.ones(1)), int(d)))
-        object.__setattr__(g, "_batch_shape", ())
-        object.__setattr__(g, "_result_dtype", ctx.ops.framework_dtype(ctx.dtype))
+        g._set(ctx.freeze(np.zeros(int(d))),
+               DiagonalCovariance("var", ctx.freeze(np.ones(1)), int(d)), (),
+               ctx.ops.framework_dtype(ctx.dtype))
         return g
 
     @classmethod
@@ -204,9 +203,14 @@ class Gaussian:
             raise ShapeError(
                 f"batch shapes do not broadcast: mean has batch shape {tuple(mean.shape[:-1])}, "
                 f"the covariance {structure.batch_shape}") from None
+        self._set(mean, structure, tuple(batch), result_dtype)
+
+    def _set(self, mean: Any, cov: Covariance, batch_shape: tuple[int, ...],
+             result_dtype: Any) -> None:
+        """Store the validated parts (the only writes an immutable Gaussian takes)."""
         object.__setattr__(self, "mean", mean)
-        object.__setattr__(self, "cov", structure)
-        object.__setattr__(self, "_batch_shape", tuple(batch))
+        object.__setattr__(self, "cov", cov)
+        object.__setattr__(self, "_batch_shape", batch_shape)
         object.__setattr__(self, "_result_dtype", result_dtype)
 
 
