@@ -216,39 +216,27 @@ def run_grid(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
 
 def spectral_fraction(x: Inputs) -> float:
-    """Fraction of the batch that gaussdiv sends to its spectral route (eigendecomposition).
+    """Fraction of the batch that gaussdiv sends to its exact (eigendecomposition) route.
 
-    Counted by wrapping, for one untimed call, the private function that receives the mask of
-    cancelling batch elements (its name depends on the gaussdiv version; NaN if none is found).
-    The timed calls run the unwrapped library.
+    Counted by wrapping, for one untimed call, the dense relation's exact route, which receives
+    just the cancelling batch elements (its ``fast`` argument has one entry each). The timed
+    calls run the unwrapped library.
     """
-    import importlib
+    from gaussdiv.relations.dense import DenseRelation
 
-    hooks = (("gaussdiv.dense", "whitened_difference_eigvals", 2),
-             ("gaussdiv.covariance", "_spectral_excess", 2))
-    for module_name, attr, position in hooks:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        original = getattr(module, attr, None)
-        if original is not None:
-            mask_pos = position
-            break
-    else:
-        return float("nan")
+    original = DenseRelation.exact_excess
     taken = 0
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
+    def counting(self: Any, p: Any, q: Any, fast: Any) -> Any:
         nonlocal taken
-        taken += int(np.count_nonzero(args[mask_pos]))
-        return original(*args, **kwargs)
+        taken += int(np.size(fast))
+        return original(self, p, q, fast)
 
-    setattr(module, attr, counting)
+    DenseRelation.exact_excess = counting  # type: ignore[method-assign]
     try:
         gaussdiv.kl(gaussdiv.Gaussian(x.m1, x.s1), gaussdiv.Gaussian(x.m2, x.s2))
     finally:
-        setattr(module, attr, original)
+        DenseRelation.exact_excess = original  # type: ignore[method-assign]
     return taken / max(1, x.s1.size // (x.s1.shape[-1] ** 2))
 
 

@@ -167,12 +167,12 @@ def cancellation_test_fired(terms: Any) -> bool | None:
     """Whether gaussdiv judged the fast covariance terms cancelling (its spectral/dense route).
 
     Recomputes the library's criterion from the public terms: (tr − d) + ln-ratio below
-    ``gaussdiv.covariance.CANCELLATION_RATIO`` × (tr + d + |ln-ratio|). None if unknown.
+    ``gaussdiv.execution.refine.CANCELLATION_RATIO`` × (tr + d + |ln-ratio|). None if unknown.
     """
     import gaussdiv
-    import gaussdiv.covariance
+    from gaussdiv.execution import refine
 
-    ratio = getattr(gaussdiv.covariance, "CANCELLATION_RATIO", None)
+    ratio = getattr(refine, "CANCELLATION_RATIO", None)
     if ratio is None or not isinstance(terms, gaussdiv.KLTerms):
         return None
     trace, logdet, d = np.asarray(terms.trace), np.asarray(terms.logdet_ratio), terms.dim
@@ -537,15 +537,15 @@ def report(results: list[dict[str, Any]], grid: Grid, with_torch: bool) -> list[
         out.append("")
     sec = pick(results, "f")
     if sec:
-        import gaussdiv.pairs
+        from gaussdiv.relations import dense
 
-        limit = getattr(gaussdiv.pairs, "DENSE_REFINE_MAX_DIM", "?")
+        limit = getattr(dense, "DENSE_EXACT_MAX_DIM", "?")
         out += ["### (f) Structured pairs whose fast terms cancel", "",
-                "Where the cancellation test fires, a mixed pair (here diag‖lowrank) is "
-                "re-evaluated by `gaussdiv.pairs.refine_by_difference` from the dense whitened "
-                "difference (d×d Cholesky, triangular solves, `eigvalsh`: O(d³) time, O(d²) "
-                f"memory) when d ≤ DENSE_REFINE_MAX_DIM = {limit}, and keeps the fast value "
-                "above; two low-rank covariances go through `LowRankCovariance.pair_terms`. "
+                "Where the cancellation test fires, diag‖lowrank and lowrank‖lowrank pairs are "
+                "re-evaluated by the low-rank relation's exact route "
+                "(`gaussdiv.relations.lowrank.near_identical_excess`, O(d k²), no d×d matrix, "
+                "any d); other mixed pairs by the dense relation from the whitened double-double "
+                f"difference when d ≤ DENSE_EXACT_MAX_DIM = {limit}. "
                 "diag‖lowrank: the section (d) inputs (v ∈ [0.5, 2], W of scale 1/√k), a "
                 "well-separated pair (KL ≈ d) on which the test fires all the same. "
                 "lowrank‖lowrank near: same mean and variances, factors of scale 1e-4 and "

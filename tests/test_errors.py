@@ -440,7 +440,7 @@ class TestDtypes:
             gd.Gaussian(np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]"), I2)
 
     def test_float64_mean_with_float32_structure_is_rejected(self):
-        structure = gd.DenseCovariance.from_matrix(I2.astype(np.float32))
+        structure = gd.FullCovariance.from_matrix(I2.astype(np.float32), name="cov")
         with raises(DtypeError, "mean", "float64", "float32"):
             gd.Gaussian(np.zeros(2), structure)
 

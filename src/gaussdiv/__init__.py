@@ -7,12 +7,11 @@
 0.69314718056
 """
 
-from gaussdiv.covariance import Covariance, MatrixTerms
-from gaussdiv.dense import DenseCovariance
+from gaussdiv import relations as _relations  # noqa: F401 (registers the pair relations)
 from gaussdiv.density import log_prob, log_ratio
-from gaussdiv.diagonal import DiagonalCovariance
-from gaussdiv.divergence import KLTerms, cross_entropy, entropy, kl, kl_terms
+from gaussdiv.divergences.kl import KLTerms, cross_entropy, entropy, kl, kl_terms
 from gaussdiv.errors import (
+    AccuracyWarning,
     BackendMismatchError,
     DimensionMismatchError,
     DtypeError,
@@ -22,32 +21,40 @@ from gaussdiv.errors import (
     NotSymmetricError,
     ShapeError,
 )
-from gaussdiv.gaussian import Gaussian
+from gaussdiv.gaussian import Gaussian, concatenate, stack
 from gaussdiv.interop import from_scipy, from_torch
-from gaussdiv.kronecker import KroneckerCovariance
-from gaussdiv.lowrank import LowRankCovariance
 from gaussdiv.montecarlo import MonteCarloEstimate, kl_mc, sample
+from gaussdiv.structures import (
+    Covariance,
+    DiagonalCovariance,
+    FullCovariance,
+    FullPrecision,
+    KroneckerCovariance,
+    LowRankCovariance,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccuracyWarning",
     "BackendMismatchError",
     "Covariance",
-    "DenseCovariance",
     "DiagonalCovariance",
     "DimensionMismatchError",
     "DtypeError",
+    "FullCovariance",
+    "FullPrecision",
     "Gaussian",
     "GaussianError",
     "KLTerms",
     "KroneckerCovariance",
     "LowRankCovariance",
-    "MatrixTerms",
     "MonteCarloEstimate",
     "NonFiniteError",
     "NotPositiveDefiniteError",
     "NotSymmetricError",
     "ShapeError",
+    "concatenate",
     "cross_entropy",
     "entropy",
     "from_scipy",
@@ -58,4 +65,5 @@ __all__ = [
     "log_prob",
     "log_ratio",
     "sample",
+    "stack",
 ]

@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import broadcast_shapes, framework_of
-from gaussdiv._validation import check_dtype, check_finite, check_vector
-from gaussdiv.divergence import _check_pair
+from gaussdiv.backends import broadcast_shapes, framework_of
 from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, DtypeError, ShapeError
-from gaussdiv.gaussian import Gaussian, check_gaussian
+from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair
+from gaussdiv.validation import check_dtype, check_finite, check_vector
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -37,7 +36,7 @@ def log_ratio(p: Gaussian, q: Gaussian, x: Any) -> Any:
 
     The 2π terms cancel exactly and are never formed. Shapes as in :func:`log_prob`.
     """
-    _check_pair(p, q)
+    check_pair(p, q)
     x = _points(x, p, q)
     quad = q.cov.mahalanobis(x - q.mean) - p.cov.mahalanobis(x - p.mean)
     value = 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)

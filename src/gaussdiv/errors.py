@@ -38,3 +38,7 @@ class NotPositiveDefiniteError(GaussianError):
 
 class BackendMismatchError(GaussianError):
     """Arguments come from different array frameworks (e.g. NumPy and PyTorch)."""
+
+
+class AccuracyWarning(UserWarning):
+    """A result could not be computed to gaussdiv's usual accuracy; the message says what holds."""

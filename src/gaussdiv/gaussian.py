@@ -1,23 +1,27 @@
-"""The frozen :class:`Gaussian`: a mean and a covariance structure, batched."""
+"""The frozen :class:`Gaussian`: a mean and a covariance structure, batched; a value.
+
+Gaussians are values: they pickle, copy, index (``g[0]``, ``g[:, 1:]``), reshape, broadcast,
+stack and concatenate like arrays over their batch axes, and are JAX pytrees (arguments of
+``jax.jit``, ``vmap`` and ``grad``). They define no ``==`` of their own (identity, as for
+functions of arrays: compare the arrays you care about).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import (
+from gaussdiv.backends import (
     ArrayContext,
+    Backend,
     backend_of,
     broadcast_shapes,
     context_of,
     first_array,
     framework_of,
 )
-from gaussdiv._validation import check_dtype, check_finite, check_vector, float_dtype
-from gaussdiv.covariance import Covariance
-from gaussdiv.dense import DenseCovariance
-from gaussdiv.diagonal import DiagonalCovariance
 from gaussdiv.errors import (
     BackendMismatchError,
     DimensionMismatchError,
@@ -25,8 +29,15 @@ from gaussdiv.errors import (
     GaussianError,
     ShapeError,
 )
-from gaussdiv.kronecker import KroneckerCovariance
-from gaussdiv.lowrank import LowRankCovariance
+from gaussdiv.structures import (
+    Covariance,
+    DiagonalCovariance,
+    FullCovariance,
+    FullPrecision,
+    KroneckerCovariance,
+    LowRankCovariance,
+)
+from gaussdiv.validation import check_dtype, check_finite, check_vector, float_dtype
 
 
 class Gaussian:
@@ -48,7 +59,7 @@ class Gaussian:
     are accepted and cast to float64; boolean and complex inputs are rejected.
     """
 
-    __slots__ = ("_batch_shape", "_result_dtype", "cov", "mean")
+    __slots__ = ("_result_dtype", "cov", "mean")
 
     mean: Any
     cov: Covariance
@@ -57,29 +68,29 @@ class Gaussian:
         if isinstance(cov, Covariance):
             structure = cov
         else:
-            structure = DenseCovariance.from_matrix(cov, "covariance", name="cov",
-                                                    ctx=_inputs(mean=mean, cov=cov))
+            structure = FullCovariance.from_matrix(cov, name="cov",
+                                                   ctx=_inputs(mean=mean, cov=cov))
         self._init(mean, structure)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_precision(cls, mean: Any, precision: Any) -> Gaussian:
         """N(μ, Λ⁻¹) from the precision matrix Λ (*batch, d, d); Λ is never inverted."""
-        return cls(mean, DenseCovariance.from_matrix(precision, "precision", name="precision",
-                                                     ctx=_inputs(mean=mean, precision=precision)))
+        ctx = _inputs(mean=mean, precision=precision)
+        return cls(mean, FullPrecision.from_matrix(precision, name="precision", ctx=ctx))
 
     @classmethod
     def from_scale_tril(cls, mean: Any, scale_tril: Any) -> Gaussian:
         """N(μ, L Lᵀ) from the lower Cholesky factor L of the covariance (positive diagonal)."""
-        return cls(mean, DenseCovariance.from_factor(scale_tril, "covariance", name="scale_tril",
-                                                     ctx=_inputs(mean=mean, scale_tril=scale_tril)))
+        ctx = _inputs(mean=mean, scale_tril=scale_tril)
+        return cls(mean, FullCovariance.from_factor(scale_tril, name="scale_tril", ctx=ctx))
 
     @classmethod
     def from_precision_tril(cls, mean: Any, precision_tril: Any) -> Gaussian:
         """N(μ, (R Rᵀ)⁻¹) from the lower Cholesky factor R of the precision Λ = R Rᵀ."""
         ctx = _inputs(mean=mean, precision_tril=precision_tril)
-        return cls(mean, DenseCovariance.from_factor(precision_tril, "precision",
-                                                     name="precision_tril", ctx=ctx))
+        return cls(mean, FullPrecision.from_factor(precision_tril, name="precision_tril",
+                                                   ctx=ctx))
 
     @classmethod
     def diag(cls, mean: Any, *, var: Any = None, std: Any = None,
@@ -97,8 +108,7 @@ class Gaussian:
                                 + (", ".join(given) or "none"))
         (kind, param), = given.items()
         ctx = _inputs(mean=mean, **{kind: param})
-        structure = DiagonalCovariance.from_param(param, kind, ctx=ctx)
-        return cls(mean, structure)
+        return cls(mean, DiagonalCovariance.from_param(param, kind, ctx=ctx))
 
     @classmethod
     def isotropic(cls, mean: Any, var: Any) -> Gaussian:
@@ -120,13 +130,10 @@ class Gaussian:
         """
         if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
             raise ShapeError(f"d must be a positive integer, got {d!r}")
-        ctx = context_of(like) if like is not None else ArrayContext(
-            context_of().ops, np.dtype(dtype), None)
-        g = object.__new__(cls)  # nothing to validate: the arrays are made right here
-        g._set(ctx.freeze(np.zeros(int(d))),
-               DiagonalCovariance("var", ctx.freeze(np.ones(1)), int(d)), (),
-               ctx.ops.framework_dtype(ctx.dtype))
-        return g
+        ctx = context_of(like) if like is not None else context_of(np.empty(0, dtype))
+        cov = DiagonalCovariance("var", ctx.freeze(np.ones(1)), int(d))
+        return cls._from_parts(ctx.freeze(np.zeros(int(d))), cov,
+                               ctx.ops.framework_dtype(ctx.dtype))
 
     @classmethod
     def lowrank(cls, mean: Any, factor: Any, var: Any) -> Gaussian:
@@ -145,8 +152,8 @@ class Gaussian:
         vectorisation of a p×q matrix). Never expanded to the d×d matrix.
         """
         ctx = _inputs(mean=mean, a=a, b=b)
-        factor_a = DenseCovariance.from_matrix(a, "covariance", name="a", ctx=ctx)
-        factor_b = DenseCovariance.from_matrix(b, "covariance", name="b", ctx=ctx)
+        factor_a = FullCovariance.from_matrix(a, name="a", ctx=ctx)
+        factor_b = FullCovariance.from_matrix(b, name="b", ctx=ctx)
         return cls(mean, KroneckerCovariance(factor_a, factor_b))
 
     # ------------------------------------------------------------------ properties
@@ -157,12 +164,21 @@ class Gaussian:
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        return self._batch_shape
+        return broadcast_shapes(tuple(self.mean.shape[:-1]), self.cov.batch_shape)
+
+    @property
+    def ndim(self) -> int:
+        """The number of batch axes."""
+        return len(self.batch_shape)
 
     @property
     def dtype(self) -> Any:
         """The dtype results come back in (the framework's own dtype object)."""
         return self._result_dtype
+
+    @property
+    def ops(self) -> Backend:
+        return self.cov.ops
 
     def covariance_matrix(self) -> Any:
         """Σ as a dense (*batch, d, d) array (for inspection and tests)."""
@@ -175,7 +191,71 @@ class Gaussian:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Gaussian is immutable; build a new one instead")
 
+    # ------------------------------------------------------------------ values
+    def __getitem__(self, index: Any) -> Gaussian:
+        """The Gaussians at batch index ``index`` (ints, slices, arrays, ``...``), as a
+        Gaussian of the indexed batch shape; the event axis is never indexed."""
+        index = _batch_index(index, self.ndim)
+        full = self.broadcast_to(self.batch_shape)
+        return self._from_parts(full.mean[(*index, slice(None))], full.cov.index_batch(index),
+                                self.dtype)
+
+    def __len__(self) -> int:
+        if not self.batch_shape:
+            raise TypeError("len() of an unbatched Gaussian")
+        return self.batch_shape[0]
+
+    def reshape(self, *shape: int | Sequence[int]) -> Gaussian:
+        """The same Gaussians with batch shape ``shape`` (-1 allowed)."""
+        new = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        full = self.broadcast_to(self.batch_shape)
+        return self._from_parts(full.mean.reshape(*new, self.dim),
+                                full.cov.reshape_batch(tuple(new)), self.dtype)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Gaussian:
+        """The Gaussians broadcast to batch shape ``shape`` (views, nothing copied)."""
+        shape = tuple(shape)
+        try:
+            target = broadcast_shapes(self.batch_shape, shape)
+        except ValueError:
+            raise ShapeError(f"batch shape {self.batch_shape} does not broadcast to "
+                             f"{shape}") from None
+        if target != shape:
+            raise ShapeError(f"batch shape {self.batch_shape} does not broadcast to {shape}")
+        mean = self.mean
+        if tuple(mean.shape[:-1]) != shape:
+            mean = self.ops.xp.broadcast_to(mean, (*shape, self.dim))
+        return self._from_parts(mean, self.cov.broadcast_batch(shape), self.dtype)
+
+    def __copy__(self) -> Gaussian:
+        return self  # immutable: a copy is the value itself
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Gaussian:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _unpickle, (self.mean, self.cov, self.dtype)
+
+    def tree_flatten(self) -> tuple[tuple[Any, Covariance], Any]:
+        """JAX pytree protocol: the arrays are leaves, the result dtype is static."""
+        return (self.mean, self.cov), self._result_dtype
+
+    @classmethod
+    def tree_unflatten(cls, result_dtype: Any, children: tuple[Any, Covariance]) -> Gaussian:
+        return cls._from_parts(children[0], children[1], result_dtype)
+
     # ------------------------------------------------------------------ internals
+    @classmethod
+    def _from_parts(cls, mean: Any, cov: Covariance, result_dtype: Any) -> Gaussian:
+        """A Gaussian from parts that are already valid (indexing, pytrees, pickling)."""
+        g = object.__new__(cls)
+        if isinstance(mean, np.ndarray) and mean.flags.writeable:
+            mean.flags.writeable = False
+        object.__setattr__(g, "mean", mean)
+        object.__setattr__(g, "cov", cov)
+        object.__setattr__(g, "_result_dtype", result_dtype)
+        return g
+
     def _init(self, mean: Any, structure: Covariance) -> None:
         ops = structure.ops
         mean_framework = framework_of(mean)
@@ -190,7 +270,7 @@ class Gaussian:
                 f"build the covariance in {mean_dtype} too")
         half = mean_dtype.kind == "f" and mean_dtype.itemsize == 2
         result_dtype = mean.dtype if half else ops.framework_dtype(structure.dtype)
-        mean = ops.freeze(mean, structure.dtype, _any_array(structure))
+        mean = ops.freeze(mean, structure.dtype, structure.device_array)
         check_vector(mean, "mean")
         check_finite(mean, "mean", ops)
         if mean.shape[-1] != structure.dim:
@@ -198,20 +278,99 @@ class Gaussian:
                 f"mean has dimension d={mean.shape[-1]} (shape {tuple(mean.shape)}) but the "
                 f"covariance is {structure.dim}×{structure.dim}")
         try:
-            batch = broadcast_shapes(tuple(mean.shape[:-1]), structure.batch_shape)
+            broadcast_shapes(tuple(mean.shape[:-1]), structure.batch_shape)
         except ValueError:
             raise ShapeError(
                 f"batch shapes do not broadcast: mean has batch shape {tuple(mean.shape[:-1])}, "
                 f"the covariance {structure.batch_shape}") from None
-        self._set(mean, structure, tuple(batch), result_dtype)
-
-    def _set(self, mean: Any, cov: Covariance, batch_shape: tuple[int, ...],
-             result_dtype: Any) -> None:
-        """Store the validated parts (the only writes an immutable Gaussian takes)."""
         object.__setattr__(self, "mean", mean)
-        object.__setattr__(self, "cov", cov)
-        object.__setattr__(self, "_batch_shape", batch_shape)
+        object.__setattr__(self, "cov", structure)
         object.__setattr__(self, "_result_dtype", result_dtype)
+
+
+def _unpickle(mean: Any, cov: Covariance, result_dtype: Any) -> Gaussian:
+    return Gaussian._from_parts(mean, cov, result_dtype)
+
+
+def _batch_index(index: Any, ndim: int) -> tuple[Any, ...]:
+    """``index`` as a tuple over exactly the batch axes (an Ellipsis expanded)."""
+    index = index if isinstance(index, tuple) else (index,)
+    if any(i is None for i in index):
+        raise ShapeError("Gaussian indexing does not take None (new axes); use reshape")
+    ellipses = sum(1 for i in index if i is Ellipsis)
+    if ellipses > 1:
+        raise ShapeError("an index can only have a single ellipsis ('...')")
+    if ellipses:
+        at = next(k for k, i in enumerate(index) if i is Ellipsis)
+        fill = (slice(None),) * (ndim - len(index) + 1)
+        index = (*index[:at], *fill, *index[at + 1:])
+    if len(index) > ndim:
+        raise ShapeError(f"too many indices for a Gaussian with {ndim} batch axes "
+                         f"(batch shape axes only; the event axis cannot be indexed)")
+    return index
+
+
+def stack(gaussians: Sequence[Gaussian], axis: int = 0) -> Gaussian:
+    """Gaussians of one structure (same kind, d and framework) stacked along a new batch axis;
+    batch shapes broadcast first."""
+    return _join(gaussians, axis, new_axis=True)
+
+
+def concatenate(gaussians: Sequence[Gaussian], axis: int = 0) -> Gaussian:
+    """Gaussians of one structure joined along an existing batch axis."""
+    return _join(gaussians, axis, new_axis=False)
+
+
+def _join(gaussians: Sequence[Gaussian], axis: int, new_axis: bool) -> Gaussian:
+    gaussians = [check_gaussian(g, f"gaussians[{i}]") for i, g in enumerate(gaussians)]
+    if not gaussians:
+        raise ShapeError("need at least one Gaussian to join")
+    first = gaussians[0]
+    for i, g in enumerate(gaussians[1:], 1):
+        check_pair(first, g, names=("gaussians[0]", f"gaussians[{i}]"))
+        if type(g.cov) is not type(first.cov) or g.cov.static_fields() != \
+                first.cov.static_fields():
+            raise ShapeError(f"gaussians[{i}] has a {g.cov!r} covariance, gaussians[0] a "
+                             f"{first.cov!r}: only one structure can be joined (convert first)")
+    ops = first.ops
+    xp = ops.xp
+    if new_axis:
+        shape = broadcast_shapes(*(g.batch_shape for g in gaussians))
+        parts = [g.broadcast_to(shape) for g in gaussians]
+        ndim = len(shape) + 1
+    else:
+        parts = [g.broadcast_to(g.batch_shape) for g in gaussians]
+        ndim = first.ndim
+        if ndim == 0:
+            raise ShapeError("unbatched Gaussians cannot be concatenated; use gaussdiv.stack")
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for {ndim} batch axes")
+    axis = axis % ndim
+    join = xp.stack if new_axis else xp.concatenate
+
+    def joined(arrays: list[Any]) -> Any:
+        return join(arrays, axis)
+
+    mean = joined([g.mean for g in parts])
+    covs = [g.cov for g in parts]
+    leaves = [c.tree_flatten()[0] for c in covs]
+    cov = _join_structures(covs, leaves, joined)
+    return Gaussian._from_parts(mean, cov, first.dtype)
+
+
+def _join_structures(covs: list[Covariance], leaves: list[tuple[Any, ...]], joined: Any) -> Any:
+    """One structure whose every array joins the corresponding arrays of ``covs``."""
+    first = covs[0]
+    children = []
+    for k, value in enumerate(leaves[0]):
+        if isinstance(value, Covariance):
+            sub = [leaf[k] for leaf in leaves]
+            children.append(_join_structures(sub, [c.tree_flatten()[0] for c in sub], joined))
+        elif value is None:
+            children.append(None)
+        else:
+            children.append(joined([leaf[k] for leaf in leaves]))
+    return type(first).tree_unflatten(first.tree_flatten()[1], tuple(children))
 
 
 def _inputs(**named: Any) -> ArrayContext:
@@ -229,10 +388,36 @@ def check_gaussian(value: Any, name: str) -> Gaussian:
     return value
 
 
-def _any_array(structure: Covariance) -> Any:
-    """One of the structure's arrays, whose device the mean joins."""
-    for name in ("factor", "param", "a"):
-        value = getattr(structure, name, None)
-        if value is not None:
-            return value if name != "a" else value.factor
-    return None
+def check_pair(p: Gaussian, q: Gaussian, names: tuple[str, str] = ("p", "q")) -> None:
+    """Two Gaussians that can meet: one framework, one d, broadcastable batch shapes."""
+    a, b = names
+    check_gaussian(p, a)
+    check_gaussian(q, b)
+    if p.ops is not q.ops:
+        raise BackendMismatchError(
+            f"{a} holds {p.ops.name} arrays and {b} holds {q.ops.name} arrays; "
+            "build both from one framework")
+    if p.dim != q.dim:
+        raise DimensionMismatchError(
+            f"{a} and {b} live in different dimensions: {a} has d={p.dim}, {b} has d={q.dim}")
+    try:
+        broadcast_shapes(p.batch_shape, q.batch_shape)
+    except ValueError:
+        raise ShapeError(f"batch shapes of {a} {p.batch_shape} and {b} {q.batch_shape} do not "
+                         "broadcast") from None
+
+
+def result(value: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
+    """``value`` broadcast to the batch shape of p (and q), in the result dtype.
+
+    The result dtype is the Gaussians' (half precision comes back as given); for a pair of
+    different dtypes, the wider compute dtype. A 0-d NumPy result becomes a NumPy scalar.
+    """
+    ops = p.ops
+    shape = p.batch_shape if q is None else broadcast_shapes(p.batch_shape, q.batch_shape)
+    dtype = p.dtype
+    if q is not None and q.dtype != p.dtype:
+        dtype = ops.framework_dtype(np.promote_types(p.cov.dtype, q.cov.dtype))
+    if tuple(value.shape) != shape:
+        value = ops.xp.broadcast_to(value, shape)
+    return ops.result(value, dtype)

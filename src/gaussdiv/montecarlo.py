@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv._backend import broadcast_shapes
+from gaussdiv.backends import broadcast_shapes
 from gaussdiv.density import log_ratio
-from gaussdiv.divergence import _check_pair
 from gaussdiv.errors import GaussianError
-from gaussdiv.gaussian import Gaussian, check_gaussian
+from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair
 
 #: Points per chunk in :func:`kl_mc`, per batch element: memory stays O(chunk · batch · d).
 DEFAULT_CHUNK = 65_536
@@ -62,7 +61,7 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
     Returns:
         :class:`MonteCarloEstimate` with value and stderr of shape broadcast(B₁, B₂).
     """
-    _check_pair(p, q)
+    check_pair(p, q)
     n = _check_count(n, "n")
     if n < 2:
         raise GaussianError("n must be at least 2 for kl_mc: one draw has no standard error")

@@ -36,7 +36,7 @@ from torch.distributions import (
     register_kl,
 )
 
-from gaussdiv.divergence import kl
+from gaussdiv.divergences.kl import kl
 from gaussdiv.interop import from_torch
 
 __all__ = ["register"]

@@ -1,0 +1,139 @@
+"""The one interface every array framework implements: what the array API lacks or spells
+differently (dtypes, host reads, triangular solves, gathers, randomness, gradients).
+
+Elementwise math is written against ``ops.xp`` (numpy, torch and jax.numpy share those names);
+everything else goes through these methods. The backends are siblings: a method a framework
+does not implement is a ``TypeError`` when the backend is created, never NumPy code run on
+another framework's arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+Draw = Callable[[tuple[int, ...], np.dtype, Any], Any]
+
+
+class Backend(ABC):
+    """One array framework. ``xp`` is its array namespace."""
+
+    name: str
+    xp: Any
+    #: The framework's exception for a failed Cholesky factorisation.
+    LinAlgError: type[Exception]
+
+    # -- dtypes, conversion, host reads ---------------------------------------------------
+    @abstractmethod
+    def numpy_dtype(self, x: Any) -> np.dtype:
+        """The dtype as NumPy spells it (bfloat16 reported as float16: same kind and width)."""
+
+    @abstractmethod
+    def framework_dtype(self, dtype: np.dtype) -> Any:
+        """The framework's own dtype object for a NumPy floating dtype."""
+
+    @abstractmethod
+    def asarray(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        """``x`` as this framework's array in ``dtype``, on ``like``'s device."""
+
+    @abstractmethod
+    def freeze(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
+        """``x`` as an array no later edit of the caller's can reach, and that we never write."""
+
+    @abstractmethod
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """A host copy (or view) as NumPy; half precision widened to float32."""
+
+    @abstractmethod
+    def is_traced(self, x: Any) -> bool:
+        """Whether ``x`` has no concrete values now (jax.jit, torch.func transforms)."""
+
+    @abstractmethod
+    def all_finite(self, x: Any) -> bool:
+        """Whether no entry is NaN or ±inf (one reduction and one host read)."""
+
+    @abstractmethod
+    def min_value(self, x: Any) -> float:
+        """The smallest entry as a Python float (NaN if any is NaN, inf if empty)."""
+
+    @abstractmethod
+    def result(self, x: Any, dtype: Any) -> Any:
+        """The value handed to the user, in ``dtype`` (the framework's dtype object)."""
+
+    # -- reductions and linear algebra ------------------------------------------------------
+    @abstractmethod
+    def sum(self, x: Any, axis: int | Sequence[int]) -> Any: ...
+
+    @abstractmethod
+    def amin(self, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any: ...
+
+    @abstractmethod
+    def max_abs(self, x: Any, axis: int) -> Any:
+        """max |x| along ``axis``, keeping the axis."""
+
+    @abstractmethod
+    def diagonal(self, a: Any) -> Any:
+        """The diagonal of the last two axes."""
+
+    @abstractmethod
+    def matrix_transpose(self, a: Any) -> Any: ...
+
+    @abstractmethod
+    def eye(self, d: int, dtype: np.dtype, like: Any = None) -> Any: ...
+
+    @abstractmethod
+    def cholesky(self, a: Any) -> Any:
+        """Lower Cholesky factor (NumPy and torch raise ``LinAlgError``; JAX returns NaNs)."""
+
+    @abstractmethod
+    def eigvalsh(self, a: Any) -> Any:
+        """Eigenvalues of symmetric matrices, ascending."""
+
+    @abstractmethod
+    def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
+        """Solve T X = B for X, T (..., d, d) triangular, B (..., d, n); batches broadcast."""
+
+    def upper_is_zero(self, t: Any) -> bool:
+        """Whether every entry above the diagonal of t (..., d, d) is exactly 0."""
+        return not bool(self.xp.any(self.xp.triu(self.stop_gradient(t), 1)))
+
+    # -- wider precision --------------------------------------------------------------------
+    @abstractmethod
+    def widen(self, x: Any) -> Any:
+        """``x`` in float64, or None when this framework cannot compute in float64 now."""
+
+    @abstractmethod
+    def cast_like(self, x: Any, like: Any) -> Any:
+        """``x`` in ``like``'s dtype."""
+
+    # -- gathers over a flattened batch -----------------------------------------------------
+    @abstractmethod
+    def index_array(self, index: np.ndarray, like: Any) -> Any:
+        """Integer positions (host array) as an index for ``like``'s framework and device."""
+
+    @abstractmethod
+    def scatter(self, base: Any, index: Any, values: Any) -> Any:
+        """A copy of the flat ``base`` (n, ...) with ``values`` written at rows ``index``."""
+
+    # -- randomness and gradients -----------------------------------------------------------
+    @abstractmethod
+    def random(self, seed: Any) -> Draw:
+        """A draw(shape, dtype, like) of standard normals from ``seed``."""
+
+    def no_grad(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    @abstractmethod
+    def stop_gradient(self, x: Any) -> Any: ...
+
+    @abstractmethod
+    def with_gradient_of(self, value: Any, surrogate: Any) -> Any:
+        """``value``, differentiated as if it were ``surrogate`` (equal in exact arithmetic).
+
+        Lets an exact but non-smooth evaluation (eigenvalues at P = Q) carry the derivatives,
+        first and second, of the smooth Cholesky formula it refines.
+        """

@@ -1,0 +1,1 @@
+"""Divergences between Gaussians, one module each, written once over the pair relations."""

@@ -1,0 +1,1 @@
+"""How the exact routes run: the one refinement driver (see :mod:`.refine`)."""

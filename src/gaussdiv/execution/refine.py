@@ -1,0 +1,74 @@
+"""The one refinement driver: fast values everywhere, the exact route where they cancel.
+
+A pair relation gives fast terms for the whole batch; the driver decides, per batch element,
+whether the fast excess could have lost more than three bits relative to what it is added to,
+gathers just those elements of both structures (the batch protocol of
+:class:`gaussdiv.structures.Covariance`), asks the relation's exact route for them, and puts
+the values back. One host read per call (the mask) on NumPy and torch. Where values are traced
+(``jax.jit``, torch.func transforms) nothing can be read: every element goes through the exact
+route and a select keeps the ones that need it.
+
+The recomputation runs without gradient tracking, and the result carries the derivatives of the
+fast formula (equal in exact arithmetic, and smooth where eigenvalue routes are not: P = Q).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from gaussdiv.errors import AccuracyWarning
+from gaussdiv.relations.base import PairRelation, PairTerms
+from gaussdiv.structures import Covariance
+
+#: When excess + offset is at least this fraction of its rounding magnitude, at most three bits
+#: were lost to cancellation and the fast value is kept.
+CANCELLATION_RATIO = 1 / 8
+
+
+def refined_excess(relation: PairRelation, p: Covariance, q: Covariance, terms: PairTerms,
+                   offset: Any = 0) -> Any:
+    """``terms.excess`` (*batch), recomputed by ``relation.exact_excess`` where it cancels.
+
+    ``offset`` ≥ 0 is the term the excess is added to (KL's Mahalanobis term): cancellation only
+    matters relative to that sum. It may have more batch axes than the covariance pair (one pair
+    serving many means); then an element is refined when any of its offsets needs it.
+    """
+    ops = p.ops
+    fast = terms.excess
+    shape = tuple(fast.shape)
+    offset = _smallest_per_element(ops, offset, shape)
+    cancels = fast + offset < CANCELLATION_RATIO * (terms.magnitude + offset)
+    with ops.no_grad():
+        plain = ops.stop_gradient(fast)
+        if ops.is_traced(plain) or ops.is_traced(cancels):
+            values = relation.exact_excess(p.take_flat(shape, slice(None)),
+                                           q.take_flat(shape, slice(None)), plain.reshape(-1))
+            refined = ops.xp.where(cancels, values.reshape(shape), plain)
+        else:
+            mask = np.asarray(ops.to_numpy(cancels), dtype=bool).reshape(-1)
+            if not mask.any():
+                return fast
+            note = relation.accuracy_note(p, q)
+            if note is not None:
+                warnings.warn(note, AccuracyWarning, stacklevel=4)
+            flat = plain.reshape(-1)
+            rows = ops.index_array(np.flatnonzero(mask), like=flat)
+            values = relation.exact_excess(p.take_flat(shape, rows), q.take_flat(shape, rows),
+                                           flat[rows])
+            refined = ops.scatter(flat, rows, values).reshape(shape)
+    return ops.with_gradient_of(refined, fast)
+
+
+def _smallest_per_element(ops: Any, offset: Any, shape: tuple[int, ...]) -> Any:
+    """``offset`` reduced by min to a shape broadcastable with ``shape``."""
+    if not hasattr(offset, "shape") or tuple(offset.shape) == shape:
+        return offset
+    extra = len(offset.shape) - len(shape)
+    if extra > 0:
+        offset = ops.amin(offset, tuple(range(extra)), keepdims=False)
+    axes = tuple(i for i, (a, b) in enumerate(zip(shape, offset.shape, strict=False))
+                 if a == 1 and b != 1)
+    return ops.amin(offset, axes, keepdims=True) if axes else offset

@@ -1,0 +1,1 @@
+"""Cancellation-free scalar kernels, error-free arithmetic and backward-error corrections."""
