@@ -62,14 +62,14 @@ class TorchBackend(Backend):
         return np.asarray(x)
 
     def is_traced(self, x: Any) -> bool:
-        """Under torch.compile, or a torch.func transform (grad, vmap, jacrev): their tensors
-        have no storage of their own to read."""
+        """Under torch.compile, or inside a torch.func transform (grad, vmap, jacrev): there
+        even a plain tensor's detached view is a wrapper with no storage of its own to read."""
         if not isinstance(x, self.torch.Tensor):
             return False
         if self.torch.compiler.is_compiling():
             return True
         try:
-            x.data_ptr()
+            x.detach().data_ptr()
         except RuntimeError:
             return True
         return False

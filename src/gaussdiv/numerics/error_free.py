@@ -238,7 +238,7 @@ def product_residual(c: Any, a: Any, b: Any, xp: Any = None, matmul: Any = None)
 
     Error, elementwise: ≲ u·|C − AB| + 2u²·|C − L0| + 4m·u·2^-3b·rowmax|A|·colmax|B| (the last
     2⁻¹⁰⁵ for m = 512 as a bound, and 0 when each row of A and column of B spans < 2^(3b−53));
-    plus ≈ 2⁻¹⁰⁷⁴·m where rowmax·colmax < 2⁻⁹⁸⁰ (grids below the subnormal range). Needs a
+    plus ≈ 2⁻¹⁰⁷⁴·m where rowmax·colmax < 2⁻⁹⁷⁰ (grids below the subnormal range). Needs a
     matmul that is exact whenever the exact result is a float64 (BLAS, cuBLAS in float64; not a
     Strassen-like or reduced-precision one). Non-finite inputs give non-finite results.
     """

@@ -1,9 +1,11 @@
-"""Residuals of products formed in (simulated) wider precision, at BLAS speed.
+"""Cheap residuals for first-order corrections, at BLAS speed (3 products).
 
 They let callers correct for a factorisation's or a solve's own rounding: LAPACK's Cholesky
 factor L̂ of A is the exact factor of A − (A − L̂L̂ᵀ), and a triangular solve's X̂ solves
 T X = B − (B − T X̂) exactly; knowing those residuals to a few digits corrects the results to
-first order.
+first order. Where a residual must be accurate to the last bit (a double-double product whose
+low part is the result, as in the exact pair routes), use
+:func:`gaussdiv.numerics.error_free.product_residual` instead (≈ 3× the cost).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 
 
-def product_residual(ops: Any, c: Any, a: Any, b: Any) -> Any:
+def rough_product_residual(ops: Any, c: Any, a: Any, b: Any) -> Any:
     """C − A B, accurate to ≈ 2⁻²⁰ relative even where C ≈ A B, at the cost of 3 BLAS products;
     None when the framework has no float64 to compute in (JAX without x64).
 
@@ -49,19 +51,19 @@ def _split(ops: Any, x: Any, axis: int, bits: int) -> tuple[Any, Any]:
 
 
 def cholesky_residual(ops: Any, a: Any, factor: Any) -> Any:
-    """A − L̂L̂ᵀ for the computed factor L̂ of A (see :func:`product_residual`)."""
-    return product_residual(ops, a, factor, ops.matrix_transpose(factor))
+    """A − L̂L̂ᵀ for the computed factor L̂ of A (see :func:`rough_product_residual`)."""
+    return rough_product_residual(ops, a, factor, ops.matrix_transpose(factor))
 
 
 def solve_triangular_refined(ops: Any, t: Any, b: Any, lower: bool) -> Any:
     """T⁻¹B plus one step of iterative refinement with the residual of
-    :func:`product_residual`, which removes the solve's own backward error (≈ u·cond(T)).
+    :func:`rough_product_residual`, which removes the solve's own backward error (≈ u·cond(T)).
 
     Used where X's relative accuracy is the result's (the whitened difference of two nearly
     equal covariances).
     """
     x = ops.solve_triangular(t, b, lower)
-    residual = product_residual(ops, b, t, x)
+    residual = rough_product_residual(ops, b, t, x)
     if residual is None:
         return x
     return x + ops.solve_triangular(t, residual, lower)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gaussdiv.numerics.residual import product_residual, solve_triangular_refined
+from gaussdiv.numerics.error_free import product_residual
+from gaussdiv.numerics.residual import solve_triangular_refined
 from gaussdiv.relations.base import PairRelation, PairTerms, spectrum_excess, terms_from
 from gaussdiv.relations.registry import register
 from gaussdiv.structures import (
@@ -188,10 +189,10 @@ def precision_whitened(sigma_dd: tuple[Any, Any], ref: FullPrecision) -> Any:
     r = ref.factor
     r_t = ops.matrix_transpose(r)
     y_hi = s_hi @ r
-    y_residual = product_residual(ops, y_hi, s_hi, r)
+    y_residual = product_residual(y_hi, s_hi, r, ops.xp)
     y_lo = s_lo @ r if y_residual is None else s_lo @ r - y_residual
     eye = ops.eye(ref.dim, ref.dtype, like=r)
-    t_residual = product_residual(ops, eye, r_t, y_hi)  # I − Rᵀ Y_hi
+    t_residual = product_residual(eye, r_t, y_hi, ops.xp)  # I − Rᵀ Y_hi
     e = (r_t @ y_hi - eye if t_residual is None else -t_residual) + r_t @ y_lo
     f = ref.whitened_residual()  # ≈ κu, added to an E that may be ≈ δ: needed at any κ
     if f is not None:

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gaussdiv.backends import ArrayContext, context_of
-from gaussdiv.numerics.residual import cholesky_residual, product_residual
+from gaussdiv.numerics.error_free import product_residual
+from gaussdiv.numerics.residual import cholesky_residual
 from gaussdiv.structures.base import Covariance
 from gaussdiv.validation import (
     check_dtype,
@@ -100,19 +101,25 @@ class Factored(Covariance):
         ln|M| = 2 Σ ln L̂ᵢᵢ + tr F, and M⁻¹ = L̂⁻ᵀ(I − F)L̂⁻¹ + O(F²). None when the factor was
         given (it is exact) or no wider precision is available.
         """
-        if not self.needs_refinement:
+        if self.matrix is None or not self.needs_refinement:
             return None
-        return self.whitened_residual()
+        return self._whitened(cholesky_residual(self.ops, self.matrix, self.factor))
 
     def whitened_residual(self) -> Any:
-        """F of :attr:`backward_error` whatever the condition (None when the factor is exact or
-        no wider precision is available): routes where F enters additively need it always."""
+        """F of :attr:`backward_error` whatever the condition, from a residual accurate to
+        ≈ u of itself (None when the factor is exact or there is no float64): for routes where
+        F is not a correction but adds to a small result (E = RᵀΣR − I when P ≈ Q)."""
         if self.matrix is None:
             return None
         ops = self.ops
-        residual = cholesky_residual(ops, self.matrix, self.factor)
+        return self._whitened(product_residual(self.matrix, self.factor,
+                                               ops.matrix_transpose(self.factor), ops.xp))
+
+    def _whitened(self, residual: Any) -> Any:
+        """L̂⁻¹ residual L̂⁻ᵀ, symmetrised; None for None."""
         if residual is None:
             return None
+        ops = self.ops
         half = ops.solve_triangular(self.factor, residual, lower=True)
         f = ops.solve_triangular(self.factor, ops.matrix_transpose(half), lower=True)
         return 0.5 * (f + ops.matrix_transpose(f))
@@ -160,8 +167,8 @@ class Factored(Covariance):
         if self.matrix is not None:
             return self.matrix, 0.0 * self.matrix
         hi = self.side_matrix()
-        residual = product_residual(self.ops, hi, self.factor,
-                                    self.ops.matrix_transpose(self.factor))
+        residual = product_residual(hi, self.factor, self.ops.matrix_transpose(self.factor),
+                                    self.ops.xp)
         return hi, (0.0 * hi if residual is None else -residual)
 
     def side_diagonal(self) -> Any:

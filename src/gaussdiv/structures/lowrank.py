@@ -12,8 +12,7 @@ from typing import Any, ClassVar
 
 from gaussdiv.backends import ArrayContext, context_of
 from gaussdiv.errors import DimensionMismatchError, ShapeError
-from gaussdiv.numerics.error_free import two_sum
-from gaussdiv.numerics.residual import product_residual
+from gaussdiv.numerics.error_free import product_residual, two_sum
 from gaussdiv.structures.base import Covariance
 from gaussdiv.structures.full import FullCovariance
 from gaussdiv.validation import (
@@ -154,7 +153,7 @@ class LowRankCovariance(Covariance):
         diag = self.var[..., None] * eye
         product = self.factor @ ops.matrix_transpose(self.factor)
         hi, sum_error = two_sum(product, diag, ops.xp)  # product + D = hi + sum_error exactly
-        residual = product_residual(ops, product, self.factor, ops.matrix_transpose(self.factor))
+        residual = product_residual(product, self.factor, ops.matrix_transpose(self.factor), ops.xp)
         return hi, (sum_error if residual is None else sum_error - residual)
 
     def to_full(self) -> FullCovariance:
