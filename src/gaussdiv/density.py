@@ -27,7 +27,8 @@ def log_prob(p: Gaussian, x: Any) -> Any:
     """
     check_gaussian(p, "p")
     x = _points(x, p)
-    value = -0.5 * (p.dim * _LOG_2PI + p.cov.logdet() + p.cov.mahalanobis(x - p.mean))
+    with np.errstate(all="ignore"):  # a variance below the float range is a result, not a warning
+        value = -0.5 * (p.dim * _LOG_2PI + p.cov.logdet() + p.cov.mahalanobis(x - p.mean))
     return p.cov.ops.result(value, p.dtype)
 
 
@@ -38,8 +39,9 @@ def log_ratio(p: Gaussian, q: Gaussian, x: Any) -> Any:
     """
     check_pair(p, q)
     x = _points(x, p, q)
-    quad = q.cov.mahalanobis(x - q.mean) - p.cov.mahalanobis(x - p.mean)
-    value = 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)
+    with np.errstate(all="ignore"):
+        quad = q.cov.mahalanobis(x - q.mean) - p.cov.mahalanobis(x - p.mean)
+        value = 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)
     return p.cov.ops.result(value, p.dtype if p.dtype == q.dtype else value.dtype)
 
 

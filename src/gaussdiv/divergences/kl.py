@@ -53,10 +53,13 @@ def kl_terms(p: Gaussian, q: Gaussian) -> KLTerms:
     """
     check_pair(p, q)
     relation = relation_for(type(p.cov), type(q.cov))
-    mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
-    terms = relation.terms(p.cov, q.cov)
-    excess = refined_excess(relation, p.cov, q.cov, terms, offset=mahalanobis)
-    value = 0.5 * (excess + mahalanobis)
+    # Overflow to inf and underflow to 0 are results here (a KL beyond the float range, a
+    # variance below it), checked below, never warnings.
+    with np.errstate(all="ignore"):
+        mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
+        terms = relation.terms(p.cov, q.cov)
+        excess = refined_excess(relation, p.cov, q.cov, terms, offset=mahalanobis)
+        value = 0.5 * (excess + mahalanobis)
     _check_valid(value, p, q)
     return KLTerms(
         logdet_ratio=result(terms.logdet_ratio, p, q),

@@ -42,11 +42,17 @@ DENSE_EXACT_MAX_DIM = 2048
 class DenseRelation(PairRelation):
     def terms(self, p: Covariance, q: Covariance) -> PairTerms:
         ops = p.ops
-        if isinstance(p, Factored) or isinstance(q, Factored):
-            trace, logdet_ratio = full_terms(p.to_full(), q.to_full())
-        else:
+        dense = isinstance(p, Factored) or isinstance(q, Factored)
+        if not dense or isinstance(q, DiagonalCovariance):
             trace = structured_trace(p, q)
             logdet_ratio = q.logdet() - p.logdet()
+        elif isinstance(p, DiagonalCovariance):
+            # Whitening diag(√v₁) by Σ₂'s factor keeps its backward-error correction; the
+            # log-determinants come from each side (ln v₁ exact even beyond float range).
+            trace = full_terms(p.to_full(), q.to_full())[0]
+            logdet_ratio = q.logdet() - p.logdet()
+        else:
+            trace, logdet_ratio = full_terms(p.to_full(), q.to_full())
         return terms_from(trace, logdet_ratio, p.dim, ops)
 
     def exact_excess(self, p: Covariance, q: Covariance, fast: Any) -> Any:
@@ -123,7 +129,8 @@ def cross_side_terms(p: Factored, q: Factored) -> tuple[Any, Any]:
 def structured_trace(p: Covariance, q: Covariance) -> Any:
     """tr(Σ₂⁻¹Σ₁) for two non-dense structures, never d×d.
 
-    A low-rank Σ₂ needs diag(Σ₁) and Σ₁Y for its k columns Y (Woodbury); otherwise
+    A diagonal Σ₂ needs only diag(Σ₁); a diagonal Σ₁ only diag(Σ₂⁻¹). A low-rank Σ₂ needs
+    diag(Σ₁) and Σ₁Y for its k columns Y (Woodbury); otherwise
     Σ₁ = WWᵀ + diag(v) (W absent for a diagonal Σ₁) needs diag(Σ₂⁻¹) and k Mahalanobis
     products: tr(Σ₂⁻¹Σ₁) = Σᵢ (Σ₂⁻¹)ᵢᵢ vᵢ + Σⱼ wⱼᵀ Σ₂⁻¹ wⱼ. A Kronecker pair of other sizes
     uses Σ₁'s diagonal against diag(Σ₂⁻¹) only when Σ₁ is diagonal.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.relations.base import PairRelation, PairTerms
 from gaussdiv.relations.registry import register
@@ -17,31 +19,65 @@ _DIRECT_RATIO_MAX_LOG = 0.75
 
 @register(DiagonalCovariance, DiagonalCovariance)
 class DiagonalRelation(PairRelation):
-    """2·excess = Σ εᵢ − Σ ln λᵢ, summed directly: error a few u · Σ (|εᵢ| + |ln λᵢ|), which
-    the magnitude bounds by excess + 2 Σ |ln λᵢ|; the exact route sums g(εᵢ) termwise."""
+    """2·excess = Σ εᵢ − Σ ln λᵢ, summed directly: error a few u · Σ (|εᵢ| + |ln λᵢ| + cᵢ),
+    which the magnitude bounds by excess + 2 Σ (|ln λᵢ| + cᵢ), cᵢ the error of converting
+    between kinds (0 for two of one kind); the exact route sums g(εᵢ) termwise, from the
+    double-double variances where the kinds differ."""
 
     def terms(self, p: DiagonalCovariance, q: DiagonalCovariance) -> PairTerms:
         ops = p.ops
         d = p.dim
-        eps, log_lam = eigenvalue_terms(p, q)
+        eps, log_lam, conversion = fast_eigenvalue_terms(p, q)
         eps_sum, log_sum = sum_over_dim(eps, d, ops), sum_over_dim(log_lam, d, ops)
         excess = eps_sum - log_sum
-        magnitude = excess + 2 * sum_over_dim(ops.xp.abs(log_lam), d, ops)
+        magnitude = excess + 2 * sum_over_dim(ops.xp.abs(log_lam) + conversion, d, ops)
         return PairTerms(d + eps_sum, -log_sum, excess, magnitude)
 
     def exact_excess(self, p: DiagonalCovariance, q: DiagonalCovariance, fast: Any) -> Any:
-        eps, log_lam = eigenvalue_terms(p, q)
+        eps, log_lam = exact_eigenvalue_terms(p, q)
         return sum_over_dim(excess_log1p(eps, p.ops.xp, log_ratio=log_lam), p.dim, p.ops)
 
 
-def eigenvalue_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any]:
-    """(εᵢ, ln λᵢ) for λᵢ = v₁ᵢ / v₂ᵢ, εᵢ = λᵢ − 1, shapes broadcast(*batch, d or 1).
+def fast_eigenvalue_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any]:
+    """(εᵢ, ln λᵢ, cᵢ) for λᵢ = v₁ᵢ / v₂ᵢ, εᵢ = λᵢ − 1, in a dozen elementwise operations.
 
-    εᵢ keeps its digits when P ≈ Q: from a log-variance difference expm1(ℓ₁ − ℓ₂), otherwise
-    from the double-double variances ((hi₁ − hi₂) + (lo₁ − lo₂)) / v₂ (exact s², e^ℓ), with
-    ln λᵢ = log1p(εᵢ). Where |ln λᵢ| ≥ 0.75, ln λᵢ = ln v₁ − ln v₂ and εᵢ = expm1(ln λᵢ), so
-    variances from 1e-308 to 1e308 (and log-variances beyond the float range) neither
-    overflow nor lose λ.
+    Two of one kind keep every digit: expm1(ℓ₁ − ℓ₂), (v₁ − v₂)/v₂, (s₁ − s₂)(s₁ + s₂)/s₂².
+    Across kinds εᵢ carries a conversion error cᵢ·u: |ln v| of the side converted to log space
+    (0 against N(0, I), whose ln v = 0), or 1 + |εᵢ| for a rounded s². Ratios are taken where
+    they are normal numbers, differences of logarithms elsewhere (variances 1e-308 vs 1e308).
+    """
+    xp = p.ops.xp
+    if "logvar" in (p.kind, q.kind):
+        log_lam = p.log_var() - q.log_var()
+        other = q if p.kind == "logvar" else p
+        conversion = 0.0 if p.kind == q.kind else xp.abs(other.log_var())
+        return xp.expm1(log_lam), log_lam, conversion
+    if p.kind == q.kind == "std":
+        s1, s2 = p.param, q.param
+        ratio = s1 / s2
+        eps = (s1 - s2) * (s1 + s2) / (s2 * s2)
+        return eps, 2 * _log_ratio(p, ratio, xp.log(s1) - xp.log(s2)), 0.0
+    v1, v2 = p.var(), q.var()
+    eps = (v1 - v2) / v2
+    conversion = 0.0 if p.kind == q.kind else 1 + xp.abs(eps)
+    return eps, _log_ratio(p, v1 / v2, p.log_var() - q.log_var()), conversion
+
+
+def _log_ratio(p: DiagonalCovariance, ratio: Any, log_difference: Any) -> Any:
+    """ln(ratio), or the difference of logarithms where the ratio under- or overflowed."""
+    xp = p.ops.xp
+    tiny = np.finfo(p.dtype).tiny
+    normal = (ratio >= tiny) & (ratio < np.inf)
+    return xp.where(normal, xp.log(xp.where(normal, ratio, 1.0 + 0.0 * ratio)), log_difference)
+
+
+def exact_eigenvalue_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any]:
+    """(εᵢ, ln λᵢ) with εᵢ keeping its digits across kinds too (the exact route).
+
+    From a log-variance difference expm1(ℓ₁ − ℓ₂) for two log-variances; otherwise from the
+    double-double variances ((hi₁ − hi₂) + (lo₁ − lo₂)) / v₂ (exact s², e^ℓ), with
+    ln λᵢ = log1p(εᵢ). Where |ln λᵢ| ≥ 0.75 (no cancellation to fear), ln λᵢ = ln v₁ − ln v₂ and
+    εᵢ = expm1(ln λᵢ), which neither overflow nor lose λ at any scale.
     """
     xp = p.ops.xp
     if p.kind == q.kind == "logvar":

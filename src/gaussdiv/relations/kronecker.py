@@ -39,7 +39,8 @@ class KroneckerRelation(PairRelation):
         ops = p.ops
         xp = ops.xp
         _, logdet_a = factor_terms(p.a, q.a)
-        c = xp.exp(logdet_a / p.a.dim)[..., None, None]  # geometric mean of α (ln|A₁|/|A₂| / p)
+        # c = the geometric mean of the α: ln c = ln(|A₁|/|A₂|) / p = −logdet_a / p.
+        c = xp.exp(-logdet_a / p.a.dim)[..., None, None]
         a = matrix_difference_eigvals(_divided(p.a, c), q.a)[..., :, None]
         b = matrix_difference_eigvals(_multiplied(p.b, c), q.b)[..., None, :]
         eps = a + b + a * b

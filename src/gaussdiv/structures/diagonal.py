@@ -117,9 +117,15 @@ class DiagonalCovariance(Covariance):
         return sum_over_dim(self.log_var(), self.size, self.ops)
 
     def mahalanobis(self, x: Any) -> Any:
+        """Σ xᵢ²/vᵢ; for log-variances Σ (xᵢ e^(−ℓᵢ/2))², with 0 where xᵢ = 0 even when e^(−ℓᵢ/2)
+        overflows (ℓ below the float range of v)."""
+        xp = self.ops.xp
         if self.kind == "var":
             return self.ops.sum(x * x / self.param, -1)
-        w = x / self.std()
+        if self.kind == "std":
+            w = x / self.param
+        else:
+            w = xp.where(x == 0, 0.0 * x, x * xp.exp(-0.5 * self.param))
         return self.ops.sum(w * w, -1)
 
     def color(self, z: Any) -> Any:
@@ -142,8 +148,9 @@ class DiagonalCovariance(Covariance):
         return self.as_matrix(self.full(hi)), self.as_matrix(self.full(lo))
 
     def to_full(self) -> FullCovariance:
-        """diag(v) with its factor diag(√v) (nothing to factor or check)."""
-        return FullCovariance(self.dense(), self.as_matrix(self.full(self.std())))
+        """diag(v) as its factor diag(√v), held as an exact factor (nothing to factor, check
+        or correct)."""
+        return FullCovariance(None, self.as_matrix(self.full(self.std())))
 
     def condition_bound(self) -> Any:
         return 1.0 + 0.0 * self.param[..., 0]  # D^-½ΣD^-½ = I
