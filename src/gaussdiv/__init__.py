@@ -9,7 +9,15 @@
 
 from gaussdiv import relations as _relations  # noqa: F401 (registers the pair relations)
 from gaussdiv.density import log_prob, log_ratio
+from gaussdiv.divergences.jeffreys import jeffreys
 from gaussdiv.divergences.kl import KLTerms, cross_entropy, entropy, kl, kl_terms
+from gaussdiv.divergences.renyi import (
+    bhattacharyya,
+    bhattacharyya_coefficient,
+    hellinger,
+    renyi,
+)
+from gaussdiv.divergences.total_variation import tv_bounds
 from gaussdiv.errors import (
     AccuracyWarning,
     BackendMismatchError,
@@ -54,16 +62,22 @@ __all__ = [
     "NotPositiveDefiniteError",
     "NotSymmetricError",
     "ShapeError",
+    "bhattacharyya",
+    "bhattacharyya_coefficient",
     "concatenate",
     "cross_entropy",
     "entropy",
     "from_scipy",
     "from_torch",
+    "hellinger",
+    "jeffreys",
     "kl",
     "kl_mc",
     "kl_terms",
     "log_prob",
     "log_ratio",
+    "renyi",
     "sample",
     "stack",
+    "tv_bounds",
 ]

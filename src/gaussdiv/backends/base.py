@@ -101,6 +101,10 @@ class Backend(ABC):
         """Whether every entry above the diagonal of t (..., d, d) is exactly 0."""
         return not bool(self.xp.any(self.xp.triu(self.stop_gradient(t), 1)))
 
+    @abstractmethod
+    def erf(self, x: Any) -> Any:
+        """The error function, elementwise."""
+
     # -- wider precision --------------------------------------------------------------------
     @abstractmethod
     def widen(self, x: Any) -> Any:

@@ -19,6 +19,7 @@ class JaxBackend(Backend):
         import jax
         import jax.numpy as jnp
         import jax.scipy.linalg
+        import jax.scipy.special
 
         self.jax = jax
         self.xp = jnp
@@ -88,6 +89,9 @@ class JaxBackend(Backend):
         t = self.xp.broadcast_to(t, (*batch, *t.shape[-2:]))
         b = self.xp.broadcast_to(b, (*batch, *b.shape[-2:]))
         return self.jax.scipy.linalg.solve_triangular(t, b, lower=lower)
+
+    def erf(self, x: Any) -> Any:
+        return self.jax.scipy.special.erf(x)
 
     def widen(self, x: Any) -> Any:
         if not self.jax.config.jax_enable_x64:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 
 from gaussdiv.backends.base import Backend, Draw
 from gaussdiv.backends.shapes import broadcast_shapes
@@ -100,6 +101,9 @@ class NumpyBackend(Backend):
             if info > 0:
                 raise self.LinAlgError(f"singular triangular factor (zero pivot {info})")
         return out.reshape(*batch, *b.shape[-2:])
+
+    def erf(self, x: Any) -> Any:
+        return scipy.special.erf(x)
 
     def widen(self, x: Any) -> Any:
         return np.asarray(x, dtype=np.float64)

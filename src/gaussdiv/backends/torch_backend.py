@@ -118,6 +118,9 @@ class TorchBackend(Backend):
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         return self.torch.linalg.solve_triangular(t, b, upper=not lower)
 
+    def erf(self, x: Any) -> Any:
+        return self.torch.special.erf(x)
+
     def widen(self, x: Any) -> Any:
         return x.double()
 

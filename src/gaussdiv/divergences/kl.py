@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gaussdiv.errors import NotPositiveDefiniteError
+from gaussdiv.divergences.validity import check_valid
 from gaussdiv.execution.refine import refined_excess
 from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, result
 from gaussdiv.relations import relation_for
@@ -60,7 +60,7 @@ def kl_terms(p: Gaussian, q: Gaussian) -> KLTerms:
         terms = relation.terms(p.cov, q.cov)
         excess = refined_excess(relation, p.cov, q.cov, terms, offset=mahalanobis)
         value = 0.5 * (excess + mahalanobis)
-    _check_valid(value, p, q)
+    check_valid(value, p, q, "KL")
     return KLTerms(
         logdet_ratio=result(terms.logdet_ratio, p, q),
         trace=result(terms.trace, p, q),
@@ -104,22 +104,3 @@ def cross_entropy(p: Gaussian, q: Gaussian) -> Any:
     """
     check_pair(p, q)
     return result(entropy(p) + kl(p, q), p, q)
-
-
-def _check_valid(value: Any, p: Gaussian, q: Gaussian) -> None:
-    """Never return a negative or NaN KL: that only happens when an input is numerically
-    singular beyond what the factorisation caught; say which one (O(d²) per structure at most,
-    never a d×d eigendecomposition)."""
-    ops = p.cov.ops
-    if ops.is_traced(value) or ops.min_value(value) >= 0:
-        return
-    bounds = {name: float(np.max(ops.to_numpy(g.cov.condition_bound()), initial=1.0))
-              for name, g in (("p", p), ("q", q))}
-    worst = max(bounds, key=lambda k: bounds[k])
-    cov = (p if worst == "p" else q).cov
-    what = getattr(cov, "describes", "covariance")
-    raise NotPositiveDefiniteError(
-        f"{worst}'s {what} is numerically singular: condition number at least "
-        f"{bounds[worst]:.3g}, beyond what {np.dtype(cov.dtype).name} resolves "
-        f"(1/eps = {1 / np.finfo(cov.dtype).eps:.3g}), so KL is undefined in this precision "
-        "(add jitter to the diagonal or use a shrinkage estimate)")

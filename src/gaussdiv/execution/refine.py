@@ -15,6 +15,7 @@ fast formula (equal in exact arithmetic, and smooth where eigenvalue routes are 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,37 +28,50 @@ from gaussdiv.structures import Covariance
 #: were lost to cancellation and the fast value is kept.
 CANCELLATION_RATIO = 1 / 8
 
+Exact = Callable[[Covariance, Covariance, Any], Any]
+Note = Callable[[Covariance, Covariance], "str | None"]
+
 
 def refined_excess(relation: PairRelation, p: Covariance, q: Covariance, terms: PairTerms,
                    offset: Any = 0) -> Any:
-    """``terms.excess`` (*batch), recomputed by ``relation.exact_excess`` where it cancels.
+    """KL's excess ``terms.excess`` (*batch), recomputed by ``relation.exact_excess`` where it
+    cancels (see :func:`refine_cancelling`)."""
+    return refine_cancelling(terms.excess, terms.magnitude, p, q, relation.exact_excess,
+                             offset, relation.accuracy_note)
 
-    ``offset`` ≥ 0 is the term the excess is added to (KL's Mahalanobis term): cancellation only
-    matters relative to that sum. It may have more batch axes than the covariance pair (one pair
-    serving many means); then an element is refined when any of its offsets needs it.
+
+def refine_cancelling(fast: Any, magnitude: Any, p: Covariance, q: Covariance, exact: Exact,
+                      offset: Any = 0, note: Note | None = None) -> Any:
+    """``fast`` (*batch), recomputed by ``exact`` where it cancels.
+
+    ``fast`` is a quick evaluation whose rounding error is a few u × ``magnitude``; ``offset``
+    ≥ 0 is the term it is added to (a Mahalanobis term): cancellation only matters relative to
+    that sum. ``offset`` may have more batch axes than the covariance pair (one pair serving
+    many means); then an element is refined when any of its offsets needs it.
+    ``exact(p_flat, q_flat, fast_flat)`` gets both structures gathered to the elements that
+    need it, flattened to one batch axis, and returns their values; ``note(p, q)``, if given,
+    says what holds instead when ``exact`` is not exact for this pair (warned at run time).
     """
     ops = p.ops
-    fast = terms.excess
     shape = tuple(fast.shape)
     offset = _smallest_per_element(ops, offset, shape)
-    cancels = fast + offset < CANCELLATION_RATIO * (terms.magnitude + offset)
+    cancels = fast + offset < CANCELLATION_RATIO * (magnitude + offset)
     with ops.no_grad():
         plain = ops.stop_gradient(fast)
         if ops.is_traced(plain) or ops.is_traced(cancels):
-            values = relation.exact_excess(p.take_flat(shape, slice(None)),
-                                           q.take_flat(shape, slice(None)), plain.reshape(-1))
+            values = exact(p.take_flat(shape, slice(None)), q.take_flat(shape, slice(None)),
+                           plain.reshape(-1))
             refined = ops.xp.where(cancels, values.reshape(shape), plain)
         else:
             mask = np.asarray(ops.to_numpy(cancels), dtype=bool).reshape(-1)
             if not mask.any():
                 return fast
-            note = relation.accuracy_note(p, q)
-            if note is not None:
-                warnings.warn(note, AccuracyWarning, stacklevel=4)
+            message = note(p, q) if note is not None else None
+            if message is not None:
+                warnings.warn(message, AccuracyWarning, stacklevel=4)
             flat = plain.reshape(-1)
             rows = ops.index_array(np.flatnonzero(mask), like=flat)
-            values = relation.exact_excess(p.take_flat(shape, rows), q.take_flat(shape, rows),
-                                           flat[rows])
+            values = exact(p.take_flat(shape, rows), q.take_flat(shape, rows), flat[rows])
             refined = ops.scatter(flat, rows, values).reshape(shape)
     return ops.with_gradient_of(refined, fast)
 

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any, NamedTuple
 
 from gaussdiv.numerics.series import excess_log1p
-from gaussdiv.structures import Covariance
+from gaussdiv.structures import Covariance, FullCovariance
 
 #: The exact routes work on the eigenvalues λ = 1 + ε; for λ below this the fast sum is already
 #: accurate (the excess is then ≥ λ − 1 − ln λ ≈ 0.19) and is kept.
@@ -31,6 +31,15 @@ class PairTerms(NamedTuple):
     logdet_ratio: Any
     excess: Any
     magnitude: Any
+
+
+class Spectrum(NamedTuple):
+    """The eigenvalue offsets ε (n, d) of Σ₂^-½Σ₁Σ₂^-½ − I for a flat batch, formed without
+    cancellation, and ln(1 + ε) where it is known better than log1p(ε) can give it (else None):
+    what every divergence's exact route is a function of."""
+
+    eps: Any
+    log_ratio: Any = None
 
 
 class PairRelation(ABC):
@@ -47,6 +56,15 @@ class PairRelation(ABC):
         ``fast`` (n,) is the fast excess there, returned where this route cannot do better.
         """
 
+    def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
+        """The exact spectrum for a flat batch, or None where this pair has no exact route."""
+        return None
+
+    def mix(self, p: Covariance, q: Covariance, alpha: float) -> tuple[Covariance, Any]:
+        """Σ_α = αΣ₂ + (1−α)Σ₁ as a structure, and a boolean (*batch) of where it is positive
+        definite (None: everywhere). Non-definite elements hold I instead. Dense by default."""
+        return dense_mix(p, q, alpha)
+
     def accuracy_note(self, p: Covariance, q: Covariance) -> str | None:
         """None when :meth:`exact_excess` is exact for this pair; else what holds instead."""
         return None
@@ -58,9 +76,29 @@ def terms_from(trace: Any, logdet_ratio: Any, d: int, ops: Any) -> PairTerms:
     return PairTerms(trace, logdet_ratio, excess, trace + d + ops.xp.abs(logdet_ratio))
 
 
-def spectrum_excess(ops: Any, eps: Any, fast: Any, log_ratio: Any = None) -> Any:
-    """Σᵢ g(εᵢ) over the last axis of eigenvalue offsets ``eps`` (n, d), ascending; ``fast``
-    where the smallest eigenvalue is below :data:`SPECTRAL_MIN_EIGENVALUE`."""
+def spectrum_excess(ops: Any, spectrum: Spectrum, fast: Any) -> Any:
+    """Σᵢ g(εᵢ) over the spectrum's last axis; ``fast`` where its smallest eigenvalue is below
+    :data:`SPECTRAL_MIN_EIGENVALUE` (the fast sum is accurate there)."""
     xp = ops.xp
-    trusted = 1 + eps[..., 0] >= SPECTRAL_MIN_EIGENVALUE
-    return xp.where(trusted, ops.sum(excess_log1p(eps, xp, log_ratio), -1), fast)
+    eps = spectrum.eps
+    trusted = 1 + ops.amin(eps, (-1,), keepdims=False) >= SPECTRAL_MIN_EIGENVALUE
+    return xp.where(trusted, ops.sum(excess_log1p(eps, xp, spectrum.log_ratio), -1), fast)
+
+
+def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovariance, Any]:
+    """αΣ₂ + (1−α)Σ₁ densely, factored; elements that are not positive definite hold I."""
+    ops = p.ops
+    mixed = alpha * q.dense() + (1 - alpha) * p.dense()
+    try:
+        factor = ops.cholesky(mixed)
+    except ops.LinAlgError:  # NumPy and torch fail for the whole batch: find the elements
+        factor = None
+    if factor is not None and (ops.is_traced(factor) or ops.all_finite(factor)):
+        if not ops.is_traced(factor):
+            return FullCovariance(mixed, factor), None
+        definite = ops.xp.all(ops.xp.isfinite(factor), axis=(-2, -1))
+    else:
+        definite = ops.amin(ops.eigvalsh(mixed), (-1,), keepdims=False) > 0
+    eye = ops.eye(p.dim, p.dtype, like=mixed)
+    mixed = ops.xp.where(definite[..., None, None], mixed, eye)
+    return FullCovariance(mixed, ops.cholesky(mixed)), definite

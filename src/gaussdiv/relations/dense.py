@@ -24,7 +24,13 @@ from typing import Any
 
 from gaussdiv.numerics.error_free import product_residual
 from gaussdiv.numerics.residual import solve_triangular_refined
-from gaussdiv.relations.base import PairRelation, PairTerms, spectrum_excess, terms_from
+from gaussdiv.relations.base import (
+    PairRelation,
+    PairTerms,
+    Spectrum,
+    spectrum_excess,
+    terms_from,
+)
 from gaussdiv.relations.registry import register
 from gaussdiv.structures import (
     Covariance,
@@ -56,9 +62,11 @@ class DenseRelation(PairRelation):
         return terms_from(trace, logdet_ratio, p.dim, ops)
 
     def exact_excess(self, p: Covariance, q: Covariance, fast: Any) -> Any:
-        if p.dim > DENSE_EXACT_MAX_DIM:
-            return fast
-        return dense_excess(p, q, fast)
+        spectrum = self.spectrum(p, q)
+        return fast if spectrum is None else spectrum_excess(p.ops, spectrum, fast)
+
+    def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
+        return dense_spectrum(p, q) if p.dim <= DENSE_EXACT_MAX_DIM else None
 
     def accuracy_note(self, p: Covariance, q: Covariance) -> str | None:
         if p.dim <= DENSE_EXACT_MAX_DIM:
@@ -149,21 +157,19 @@ def structured_trace(p: Covariance, q: Covariance) -> Any:
     return trace
 
 
-def dense_excess(p: Covariance, q: Covariance, fast: Any) -> Any:
-    """Σ g(εᵢ) for a flat batch (n,) from the whitened exact difference (see module doc)."""
+def dense_spectrum(p: Covariance, q: Covariance) -> Spectrum:
+    """The exact spectrum for a flat batch (n,), from the whitened difference (see module doc)."""
     ops = p.ops
     p_prec, q_prec = isinstance(p, FullPrecision), isinstance(q, FullPrecision)
     if p_prec and q_prec:
-        return spectrum_excess(ops, matrix_difference_eigvals(q, p), fast)
+        return Spectrum(matrix_difference_eigvals(q, p))
     if q_prec:
-        return spectrum_excess(ops, ops.eigvalsh(precision_whitened(p.dense_dd(), q)), fast)
+        return Spectrum(ops.eigvalsh(precision_whitened(p.dense_dd(), q)))
     if p_prec:
         # Eigenvalues of Σ₁⁻¹Σ₂ are 1/λ: ε = 1/(1 + ε') − 1 with ln(1 + ε) = −ln(1 + ε').
         flipped = ops.eigvalsh(precision_whitened(q.dense_dd(), p))
-        eps = -flipped / (1 + flipped)
-        return spectrum_excess(ops, ops.xp.flip(eps, (-1,)), fast,
-                               log_ratio=-ops.xp.log1p(ops.xp.flip(flipped, (-1,))))
-    return spectrum_excess(ops, matrix_difference_eigvals(p, q), fast)
+        return Spectrum(-flipped / (1 + flipped), -ops.xp.log1p(flipped))
+    return Spectrum(matrix_difference_eigvals(p, q))
 
 
 def matrix_difference_eigvals(first: Covariance, ref: Covariance) -> Any:

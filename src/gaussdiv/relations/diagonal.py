@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gaussdiv.numerics.series import excess_log1p
-from gaussdiv.relations.base import PairRelation, PairTerms
+from gaussdiv.relations.base import PairRelation, PairTerms, Spectrum
 from gaussdiv.relations.registry import register
 from gaussdiv.structures import DiagonalCovariance
 from gaussdiv.structures.diagonal import sum_over_dim
@@ -36,6 +36,23 @@ class DiagonalRelation(PairRelation):
     def exact_excess(self, p: DiagonalCovariance, q: DiagonalCovariance, fast: Any) -> Any:
         eps, log_lam = exact_eigenvalue_terms(p, q)
         return sum_over_dim(excess_log1p(eps, p.ops.xp, log_ratio=log_lam), p.dim, p.ops)
+
+    def spectrum(self, p: DiagonalCovariance, q: DiagonalCovariance) -> Spectrum:
+        eps, log_lam = exact_eigenvalue_terms(p, q)
+        shape = (*eps.shape[:-1], p.dim)
+        xp = p.ops.xp
+        return Spectrum(xp.broadcast_to(eps, shape), xp.broadcast_to(log_lam, shape))
+
+    def mix(self, p: DiagonalCovariance, q: DiagonalCovariance,
+            alpha: float) -> tuple[DiagonalCovariance, Any]:
+        """α v₂ + (1 − α) v₁, elementwise; where some entry is ≤ 0 (α > 1), 1 instead."""
+        ops = p.ops
+        mixed = alpha * q.var() + (1 - alpha) * p.var()
+        if alpha <= 1:
+            return DiagonalCovariance("var", mixed, p.dim), None
+        definite = ops.amin(mixed, (-1,), keepdims=False) > 0
+        safe = ops.xp.where(definite[..., None], mixed, 1.0 + 0.0 * mixed)
+        return DiagonalCovariance("var", safe, p.dim), definite
 
 
 def fast_eigenvalue_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any]:

@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gaussdiv.numerics.error_free import two_product
-from gaussdiv.numerics.series import excess_log1p
-from gaussdiv.relations.base import SPECTRAL_MIN_EIGENVALUE, PairRelation, PairTerms, terms_from
+from gaussdiv.relations.base import PairRelation, PairTerms, Spectrum, spectrum_excess, terms_from
 from gaussdiv.relations.dense import DenseRelation, factor_terms, matrix_difference_eigvals
 from gaussdiv.relations.registry import register
 from gaussdiv.structures import FullCovariance, KroneckerCovariance
@@ -34,10 +33,13 @@ class KroneckerRelation(PairRelation):
                           p.ops)
 
     def exact_excess(self, p: KroneckerCovariance, q: KroneckerCovariance, fast: Any) -> Any:
+        spectrum = self.spectrum(p, q)
+        return fast if spectrum is None else spectrum_excess(p.ops, spectrum, fast)
+
+    def spectrum(self, p: KroneckerCovariance, q: KroneckerCovariance) -> Spectrum | None:
         if not _same_sizes(p, q):
-            return self.dense.exact_excess(p, q, fast)
-        ops = p.ops
-        xp = ops.xp
+            return self.dense.spectrum(p, q)
+        xp = p.ops.xp
         _, logdet_a = factor_terms(p.a, q.a)
         # c = the geometric mean of the α: ln c = ln(|A₁|/|A₂|) / p = −logdet_a / p.
         c = xp.exp(-logdet_a / p.a.dim)[..., None, None]
@@ -45,9 +47,8 @@ class KroneckerRelation(PairRelation):
         b = matrix_difference_eigvals(_multiplied(p.b, c), q.b)[..., None, :]
         eps = a + b + a * b
         log_lam = xp.log1p(a) + xp.log1p(b)
-        excess = ops.sum(excess_log1p(eps, xp, log_ratio=log_lam), (-2, -1))
-        trusted = (1 + a[..., 0, 0]) * (1 + b[..., 0, 0]) >= SPECTRAL_MIN_EIGENVALUE
-        return xp.where(trusted, excess, fast)
+        n = eps.shape[0]
+        return Spectrum(eps.reshape(n, p.dim), log_lam.reshape(n, p.dim))
 
 
 def _same_sizes(p: KroneckerCovariance, q: KroneckerCovariance) -> bool:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
+from gaussdiv.backends import broadcast_shapes
 from gaussdiv.numerics.series import excess_log1p
-from gaussdiv.relations.base import PairRelation, PairTerms, terms_from
+from gaussdiv.relations.base import PairRelation, PairTerms, Spectrum, terms_from
+from gaussdiv.relations.dense import DenseRelation
 from gaussdiv.relations.registry import register
 from gaussdiv.structures import Covariance, DiagonalCovariance, LowRankCovariance
 
@@ -41,6 +45,8 @@ def as_lowrank(cov: Covariance) -> LowRankCovariance:
 class LowRankRelation(PairRelation):
     """Woodbury trace and determinant-lemma log-ratio, O(d (k₁ + k₂)²) per pair."""
 
+    dense = DenseRelation()
+
     def terms(self, p: Covariance, q: Covariance) -> PairTerms:
         ops = p.ops
         log = ops.xp.log
@@ -53,6 +59,24 @@ class LowRankRelation(PairRelation):
 
     def exact_excess(self, p: Covariance, q: Covariance, fast: Any) -> Any:
         return near_identical_excess(p.ops, lowrank_parts(p), lowrank_parts(q))
+
+    def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
+        """Densely (O(d³)) up to DENSE_EXACT_MAX_DIM: the O(d k²) route gives the excess only."""
+        return self.dense.spectrum(p, q)
+
+    def mix(self, p: Covariance, q: Covariance, alpha: float) -> tuple[Covariance, Any]:
+        """[√α W₂, √(1−α) W₁] [·]ᵀ + diag(α v₂ + (1−α) v₁) for 0 < α ≤ 1 (low rank again);
+        densely for α > 1, where the weights differ in sign."""
+        if alpha > 1:
+            return super().mix(p, q, alpha)
+        xp = p.ops.xp
+        first, second = lowrank_parts(p), lowrank_parts(q)
+        factor = xp.concatenate([np.sqrt(alpha) * second.factor,
+                                 np.sqrt(1 - alpha) * first.factor], -1)
+        var = alpha * second.var + (1 - alpha) * first.var
+        shape = broadcast_shapes(tuple(factor.shape[:-2]), tuple(var.shape[:-1]))
+        factor = xp.broadcast_to(factor, (*shape, *factor.shape[-2:]))
+        return LowRankCovariance.from_valid_parts(factor, var), None
 
 
 def near_identical_excess(ops: Any, first: LowRankParts, second: LowRankParts) -> Any:
