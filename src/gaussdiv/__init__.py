@@ -31,7 +31,7 @@ from gaussdiv.errors import (
 )
 from gaussdiv.gaussian import Gaussian, concatenate, stack
 from gaussdiv.interop import from_scipy, from_torch
-from gaussdiv.montecarlo import MonteCarloEstimate, kl_mc, sample
+from gaussdiv.montecarlo import MonteCarloEstimate, js_mc, kl_mc, sample
 from gaussdiv.structures import (
     Covariance,
     DiagonalCovariance,
@@ -71,6 +71,7 @@ __all__ = [
     "from_torch",
     "hellinger",
     "jeffreys",
+    "js_mc",
     "kl",
     "kl_mc",
     "kl_terms",
