@@ -27,7 +27,7 @@ def run(cwd: Path, *args: object, code: int = 0) -> subprocess.CompletedProcess[
 def test_no_arguments_prints_help(tmp_path):
     done = run(tmp_path, code=2)  # click's convention for a group called without a command
     assert "Usage: gaussdiv" in done.stderr + done.stdout
-    for command in ("kl", "compare", "pairwise", "derive", "demo"):
+    for command in ("kl", "compare", "pairwise", "frechet", "derive", "demo"):
         assert command in done.stderr + done.stdout
 
 

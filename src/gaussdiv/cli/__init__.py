@@ -1,8 +1,9 @@
 """The ``gaussdiv`` command line (needs the ``cli`` extra: ``pip install "gaussdiv[cli]"``).
 
 Subcommands: ``kl`` (two Gaussian files), ``compare`` (two sample files, with bootstrap
-intervals and a drift gate), ``pairwise`` (one Gaussian per group, matrix and heatmap),
-``derive`` (the derivation checked numerically) and ``demo``. The click group itself is
+intervals and a drift gate), ``pairwise`` (one Gaussian per group, matrix and heatmap) — each
+with ``--divergence`` (see :mod:`gaussdiv.cli.divergences`) —, ``frechet`` (FID of two feature
+files), ``derive`` (the derivation checked numerically) and ``demo``. The click group itself is
 :data:`gaussdiv.cli.app.cli`; :func:`main` is the console-script entry point, which says what
 to install when the extra is missing instead of failing with a traceback.
 """

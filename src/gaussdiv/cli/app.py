@@ -15,6 +15,7 @@ import gaussdiv
 from gaussdiv.cli.cmd_compare import compare_command
 from gaussdiv.cli.cmd_demo import demo_command
 from gaussdiv.cli.cmd_derive import derive_command
+from gaussdiv.cli.cmd_frechet import frechet_command
 from gaussdiv.cli.cmd_kl import kl_command
 from gaussdiv.cli.cmd_pairwise import pairwise_command
 from gaussdiv.cli.common import UserError
@@ -37,8 +38,9 @@ class GaussdivGroup(click.Group):
 @click.group(cls=GaussdivGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(gaussdiv.__version__, prog_name="gaussdiv")
 def cli() -> None:
-    """KL divergence between multivariate Gaussians: from files, fitted to data sets, pairwise
-    between groups, and its derivation checked numerically.
+    """KL and other divergences between multivariate Gaussians: from files, fitted to data
+    sets, pairwise between groups, the Fréchet distance (FID) of two feature files, and the
+    derivation of KL checked numerically.
 
     \b
     Start with:  gaussdiv demo
@@ -46,5 +48,6 @@ def cli() -> None:
     """
 
 
-for command in (kl_command, compare_command, pairwise_command, derive_command, demo_command):
+for command in (kl_command, compare_command, pairwise_command, frechet_command, derive_command,
+                demo_command):
     cli.add_command(command)

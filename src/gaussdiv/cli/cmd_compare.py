@@ -1,4 +1,9 @@
-"""``gaussdiv compare A B``: fit a Gaussian to each of two sample files and compare them."""
+"""``gaussdiv compare A B``: fit a Gaussian to each of two sample files and compare them.
+
+By default the report is KL(A‖B), KL(B‖A) (with their terms) and the Jeffreys sum; with
+``--divergence`` it is that divergence both ways, or once when it is symmetric. The bootstrap
+intervals and the drift gate are of whatever is reported.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +27,14 @@ from gaussdiv.cli.common import (
     table,
     terms_table,
 )
+from gaussdiv.cli.divergences import Divergence, divergence_option
 from gaussdiv.cli.samples import numeric_matrix, parse_columns, read_table, select_columns
 
-GATES = {"jeffreys": 2, "kl-ab": 0, "kl-ba": 1}
+#: --gate → index into the KL report (KL(A‖B), KL(B‖A), Jeffreys).
+GATES = {"jeffreys": 2, "kl-ab": 0, "kl-ba": 1, "ab": 0, "ba": 1}
 NAMES = ("KL(A‖B)", "KL(B‖A)", "Jeffreys")
+#: A reported value: JSON key, label, value.
+Row = tuple[str, str, float]
 
 
 def shared_columns(a: Any, b: Any, requested: list[str] | None) -> list[str]:
@@ -43,10 +52,29 @@ def shared_columns(a: Any, b: Any, requested: list[str] | None) -> list[str]:
     return select_columns(a, None)
 
 
-def divergences(pa: gaussdiv.Gaussian, pb: gaussdiv.Gaussian) -> np.ndarray:
-    """[KL(A‖B), KL(B‖A), Jeffreys] by the library."""
+def report(divergence: Divergence, pa: gaussdiv.Gaussian, pb: gaussdiv.Gaussian) -> list[Row]:
+    """What compare reports, by the library: for KL, KL(A‖B), KL(B‖A) and Jeffreys; for
+    another divergence, it both ways (once when symmetric)."""
+    if divergence.kind != "kl":
+        return divergence.both_ways(pa, pb, "A", "B")
     ab, ba = float(gaussdiv.kl(pa, pb)), float(gaussdiv.kl(pb, pa))
-    return np.array([ab, ba, ab + ba])
+    return [(key, name, v) for key, name, v in
+            zip(("kl_ab", "kl_ba", "jeffreys"), NAMES, (ab, ba, ab + ba), strict=True)]
+
+
+def gate_index(divergence: Divergence, gate: str, explicit: bool) -> int | None:
+    """Which reported value --fail-above tests (None: the larger of the two directions)."""
+    if divergence.kind == "kl":
+        return GATES[gate]
+    if not explicit or gate == divergence.kind:
+        return 0 if divergence.symmetric else None
+    if divergence.symmetric:
+        raise UserError(f"--gate {gate}: {divergence.spec} is symmetric, so --fail-above tests "
+                        "its one value; leave out --gate")
+    if gate not in ("ab", "ba"):
+        raise UserError(f"--gate {gate}: is for --divergence kl; with {divergence.spec} use "
+                        "--gate ab or ba (default: the larger of the two directions)")
+    return GATES[gate]
 
 
 @click.command("compare",
@@ -68,23 +96,36 @@ def divergences(pa: gaussdiv.Gaussian, pb: gaussdiv.Gaussian) -> np.ndarray:
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr while bootstrapping (only on a terminal).")
 @click.option("--fail-above", type=float, default=None, metavar="X",
-              help="Drift gate: exit with status 1 when the --gate divergence exceeds X.")
+              help="Drift gate: exit with status 1 when the --gate value exceeds X.")
 @click.option("--gate", type=click.Choice(list(GATES)), default="jeffreys", show_default=True,
-              help="Which divergence --fail-above tests.")
+              help="Which value --fail-above tests. KL: jeffreys, kl-ab or kl-ba (ab, ba). "
+                   "Another --divergence: its value when symmetric; else ab or ba, by "
+                   "default the larger of the two directions.")
+@divergence_option("Divergence to report, with its intervals: kl gives KL(A‖B), KL(B‖A), "
+                   "their terms and the Jeffreys sum; any other gives it both ways, or once "
+                   "when it is symmetric.")
 @json_option
 @click.pass_context
 def compare_command(ctx: click.Context, a_file: Path, b_file: Path, columns: tuple[str, ...],
                     estimator: str, standardize: bool, strict: bool, n_boot: int,
                     confidence: float, seed: int, progress: bool, fail_above: float | None,
-                    gate: str, as_json: bool) -> None:
+                    gate: str, divergence: Divergence, as_json: bool) -> None:
     """Fit a Gaussian to the samples in A and in B; report KL(A‖B), KL(B‖A), their sum
-    (Jeffreys divergence), the three terms of each, and bootstrap confidence intervals.
+    (Jeffreys divergence), the three terms of each, and bootstrap confidence intervals —
+    or, with --divergence, that divergence and its intervals.
 
     A and B are CSV files with a header row, .npy arrays (columns named 0, 1, ...) or
     Parquet files (needs pandas). Rows with missing values are reported and dropped.
 
+    \b
+    Examples:
+      gaussdiv compare ref.csv new.csv --fail-above 0.1
+      gaussdiv compare ref.csv new.csv --divergence hellinger --bootstrap 200 --json
+
     Exit status: 0 ok, 1 the --fail-above gate was exceeded, 2 bad input.
     """
+    explicit = ctx.get_parameter_source("gate") is not click.core.ParameterSource.DEFAULT
+    tested = gate_index(divergence, gate, explicit)
     a, b = read_table(a_file), read_table(b_file)
     names = shared_columns(a, b, parse_columns(columns))
     (xa, _), (xb, _) = numeric_matrix(a, names, strict), numeric_matrix(b, names, strict)
@@ -96,33 +137,48 @@ def compare_command(ctx: click.Context, a_file: Path, b_file: Path, columns: tup
         if estimator == "auto" and f.estimator != "mle":
             note(f"{path}: {f.n} rows for {len(names)} dimensions (< {fitting.AUTO_ROWS_PER_DIM}"
                  f" per dimension); using {f.estimator} shrinkage")
-    ab, ba = gaussdiv.kl_terms(fa.gaussian, fb.gaussian), gaussdiv.kl_terms(fb.gaussian,
-                                                                            fa.gaussian)
-    values = np.array([ab.kl, ba.kl, ab.kl + ba.kl], dtype=np.float64)
-    interval = _interval(xa, xb, fa.estimator, fb.estimator, n_boot, confidence, seed, progress)
-    exceeded = fail_above is not None and bool(values[GATES[gate]] > fail_above)
-    if as_json:
-        echo_json(_payload(a_file, b_file, fa, fb, names, ab, ba, values, interval, fail_above,
-                           gate, exceeded))
+    rows = report(divergence, fa.gaussian, fb.gaussian)
+    terms = None
+    if divergence.kind == "kl":
+        terms = gaussdiv.kl_terms(fa.gaussian, fb.gaussian), gaussdiv.kl_terms(fb.gaussian,
+                                                                               fa.gaussian)
+    values = np.array([v for _, _, v in rows], dtype=np.float64)
+    interval = _interval(xa, xb, fa.estimator, fb.estimator, divergence, len(rows), n_boot,
+                         confidence, seed, progress)
+    if tested is None:
+        gate_key = f"max({', '.join(key for key, _, _ in rows)})"
+        gate_label = f"max({', '.join(label for _, label, _ in rows)})"
+        gate_value = float(max(values))
     else:
-        _print(a_file, b_file, fa, fb, names, ab, ba, values, interval)
+        gate_key = gate if divergence.kind == "kl" else rows[tested][0]
+        gate_label, gate_value = rows[tested][1], float(values[tested])
+    exceeded = fail_above is not None and gate_value > fail_above
+    if as_json:
+        echo_json(_payload(a_file, b_file, fa, fb, names, divergence, rows, terms, interval,
+                           None if fail_above is None else {
+                               "divergence": gate_key, "threshold": fail_above,
+                               "value": gate_value, "exceeded": exceeded}))
+    else:
+        _print(a_file, b_file, fa, fb, names, divergence, rows, terms, interval)
     if exceeded:
-        note(f"drift gate: {NAMES[GATES[gate]]} = {fmt(values[GATES[gate]])} exceeds "
-             f"--fail-above {fail_above:g}")
+        note(f"drift gate: {gate_label} = {fmt(gate_value)} exceeds --fail-above "
+             f"{fail_above:g}")
         ctx.exit(EXIT_GATE)
 
 
-def _interval(xa: np.ndarray, xb: np.ndarray, est_a: str, est_b: str, n_boot: int,
-              confidence: float, seed: int, progress: bool) -> Interval | None:
+def _interval(xa: np.ndarray, xb: np.ndarray, est_a: str, est_b: str, divergence: Divergence,
+              n_values: int, n_boot: int, confidence: float, seed: int,
+              progress: bool) -> Interval | None:
     if n_boot == 0:
         return None
 
     def statistic(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
         try:
-            return divergences(gaussdiv.Gaussian(*fitting.estimate(ra, est_a)),
-                               gaussdiv.Gaussian(*fitting.estimate(rb, est_b)))
+            rows = report(divergence, gaussdiv.Gaussian(*fitting.estimate(ra, est_a)),
+                          gaussdiv.Gaussian(*fitting.estimate(rb, est_b)))
         except gaussdiv.GaussianError:
-            return np.full(3, np.nan)
+            return np.full(n_values, np.nan)
+        return np.array([v for _, _, v in rows])
 
     interval = bootstrap_interval(xa, xb, statistic, n_boot, confidence, seed, progress)
     if np.isnan(interval.low).any():
@@ -132,41 +188,46 @@ def _interval(xa: np.ndarray, xb: np.ndarray, est_a: str, est_b: str, n_boot: in
 
 
 def _payload(a_file: Path, b_file: Path, fa: fitting.Fit, fb: fitting.Fit, names: list[str],
-             ab: Any, ba: Any, values: np.ndarray, interval: Interval | None,
-             fail_above: float | None, gate: str, exceeded: bool) -> dict[str, Any]:
-    results: dict[str, Any] = {"kl_ab": kl_terms_dict(ab), "kl_ba": kl_terms_dict(ba),
-                               "jeffreys": {"value": values[2]}}
+             divergence: Divergence, rows: list[Row], terms: tuple[Any, Any] | None,
+             interval: Interval | None, gate: dict[str, Any] | None) -> dict[str, Any]:
+    results: dict[str, Any] = {key: {"value": v} for key, _, v in rows}
+    chosen: dict[str, Any] = {"divergence": divergence.spec,
+                              "definition": divergence.describe("A", "B")}
+    if terms is not None:  # KL: keys and layout as before --divergence existed
+        results.update(kl_ab=kl_terms_dict(terms[0]), kl_ba=kl_terms_dict(terms[1]))
+        chosen = {}
     if interval is not None:
-        for k, key in enumerate(("kl_ab", "kl_ba", "jeffreys")):
+        for k, (key, _, _) in enumerate(rows):
             results[key]["ci"] = [interval.low[k], interval.high[k]]
             results[key]["bootstrap_stderr"] = interval.stderr[k]
     return {
         "a": {"path": a_file, "rows": fa.n, "estimator": fa.estimator},
         "b": {"path": b_file, "rows": fb.n, "estimator": fb.estimator},
-        "columns": names, "dim": len(names), **results,
+        "columns": names, "dim": len(names), **chosen, **results,
         "bootstrap": None if interval is None else {
             "resamples": interval.n_resamples, "confidence": interval.confidence,
             "seed": interval.seed, "method": "percentile"},
-        "gate": None if fail_above is None else {
-            "divergence": gate, "threshold": fail_above, "value": values[GATES[gate]],
-            "exceeded": exceeded},
+        "gate": gate,
     }
 
 
 def _print(a_file: Path, b_file: Path, fa: fitting.Fit, fb: fitting.Fit, names: list[str],
-           ab: Any, ba: Any, values: np.ndarray, interval: Interval | None) -> None:
+           divergence: Divergence, rows: list[Row], terms: tuple[Any, Any] | None,
+           interval: Interval | None) -> None:
     click.echo(f"A: {a_file}  ({fa.n} rows, {fa.estimator})")
     click.echo(f"B: {b_file}  ({fb.n} rows, {fb.estimator})")
     click.echo(f"columns: {', '.join(names)}  (d = {len(names)})\n")
-    click.echo(terms_table({"KL(A‖B)": ab, "KL(B‖A)": ba}))
+    if terms is not None:
+        click.echo(terms_table({"KL(A‖B)": terms[0], "KL(B‖A)": terms[1]}))
+    else:
+        click.echo(divergence.describe("A", "B"))
     click.echo("")
     if interval is None:
-        click.echo(table([[n, v] for n, v in zip(NAMES, values, strict=True)],
-                         header=["divergence", "value"]))
+        click.echo(table([[label, v] for _, label, v in rows], header=["divergence", "value"]))
         return
     level = f"{100 * interval.confidence:g}% interval"
-    rows = [[n, v, f"[{fmt(lo, 4)}, {fmt(hi, 4)}]"]
-            for n, v, lo, hi in zip(NAMES, values, interval.low, interval.high, strict=True)]
-    click.echo(table(rows, header=["divergence", "value", level]))
+    cells = [[label, v, f"[{fmt(lo, 4)}, {fmt(hi, 4)}]"]
+             for (_, label, v), lo, hi in zip(rows, interval.low, interval.high, strict=True)]
+    click.echo(table(cells, header=["divergence", "value", level]))
     click.echo(f"(bootstrap: {interval.n_resamples} resamples of the rows of A and of B, "
                f"percentile intervals, seed {interval.seed})")

@@ -20,6 +20,7 @@ from gaussdiv.cli import fitting
 from gaussdiv.cli.cmd_derive import steps_table
 from gaussdiv.cli.cmd_pairwise import divergence_matrix, matrix_csv, matrix_table
 from gaussdiv.cli.common import UserError, write_text
+from gaussdiv.cli.divergences import parse_divergence
 from gaussdiv.cli.plot import heatmap
 from gaussdiv.cli.walkthrough import Z_LIMIT, derive
 
@@ -89,8 +90,9 @@ def demo_command(out: Path, dataset: str, estimator: str, samples: int, seed: in
            if estimator == "auto" and used != "mle" else "")
     click.echo(f"{dataset}: {len(x)} rows, {len(features)} features (standardized), "
                f"{len(groups)} classes; one Gaussian per class, fitted by {used}{why}\n")
-    matrix = divergence_matrix([f.gaussian for f in fits.values()], "kl")
-    click.echo(matrix_table(matrix, groups, "kl"))
+    kl = parse_divergence("kl")
+    matrix = divergence_matrix([f.gaussian for f in fits.values()], kl)
+    click.echo(matrix_table(matrix, groups, kl))
 
     files = {"data": out / f"{dataset}.csv", "matrix": out / "kl_matrix.csv",
              "heatmap": out / "heatmap.png"}

@@ -1,4 +1,5 @@
-"""``gaussdiv kl P Q``: KL both ways between two Gaussians given as files, with its terms."""
+"""``gaussdiv kl P Q``: KL both ways between two Gaussians given as files, with its terms — or
+another ``--divergence``, both ways (once when symmetric)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,30 @@ from pathlib import Path
 import click
 
 import gaussdiv
-from gaussdiv.cli.common import UserError, echo_json, json_option, kl_terms_dict, terms_table
+from gaussdiv.cli.common import (
+    UserError,
+    echo_json,
+    json_option,
+    kl_terms_dict,
+    table,
+    terms_table,
+)
+from gaussdiv.cli.divergences import Divergence, divergence_option
 from gaussdiv.cli.gaussian_io import load_gaussian
 
 FILE = click.Path(path_type=Path, dir_okay=True)
 
 
-@click.command("kl", short_help="KL both ways between two Gaussian files, with its terms.")
+@click.command("kl", short_help="KL (or another divergence) both ways between two Gaussian "
+                                "files.")
 @click.argument("p_file", metavar="P", type=FILE)
 @click.argument("q_file", metavar="Q", type=FILE)
+@divergence_option("Divergence to report: kl prints KL(P‖Q), KL(Q‖P) and their terms; any "
+                   "other prints it both ways, or once when it is symmetric.")
 @json_option
-def kl_command(p_file: Path, q_file: Path, as_json: bool) -> None:
-    """KL(P‖Q), KL(Q‖P) and their three terms, for Gaussians P and Q read from files.
+def kl_command(p_file: Path, q_file: Path, divergence: Divergence, as_json: bool) -> None:
+    """KL(P‖Q), KL(Q‖P) and their three terms, for Gaussians P and Q read from files; with
+    --divergence, that divergence between them instead.
 
     P and Q are JSON or .npz files holding "mean" and one covariance layout, e.g.
     {"mean": [0, 1], "cov": [[2, 0.5], [0.5, 1]]}; "precision", "scale_tril",
@@ -29,6 +42,11 @@ def kl_command(p_file: Path, q_file: Path, as_json: bool) -> None:
     In each column, eq. (23) of the derivation:
       KL = ½ ( ln|Σ₂|/|Σ₁| + tr(Σ₂⁻¹Σ₁) + (μ₁−μ₂)ᵀΣ₂⁻¹(μ₁−μ₂) − d )
     with (μ₁, Σ₁) the first argument and (μ₂, Σ₂) the second.
+
+    \b
+    Examples:
+      gaussdiv kl p.json q.json
+      gaussdiv kl p.json q.npz --divergence renyi:0.5 --json
     """
     p, p_how = load_gaussian(p_file)
     q, q_how = load_gaussian(q_file)
@@ -38,16 +56,31 @@ def kl_command(p_file: Path, q_file: Path, as_json: bool) -> None:
                             "gaussdiv kl compares one pair — use the Python API for batches")
     if p.dim != q.dim:
         raise UserError(f"{q_file}: has dimension d={q.dim} but {p_file} has d={p.dim}")
+    files = {"p": {"path": p_file, "constructor": p_how, "dim": p.dim},
+             "q": {"path": q_file, "constructor": q_how, "dim": q.dim}}
+    if divergence.kind != "kl":
+        values = divergence.both_ways(p, q, "P", "Q")
+        if as_json:
+            echo_json({**files, "divergence": divergence.spec,
+                       "definition": divergence.describe(),
+                       **{key: value for key, _, value in values}})
+            return
+        _print_files(p_file, p_how, q_file, q_how, p.dim)
+        click.echo(divergence.describe() + "\n")
+        click.echo(table([[label, value] for _, label, value in values],
+                         header=["divergence", "value"], digits=10))
+        return
     pq, qp = gaussdiv.kl_terms(p, q), gaussdiv.kl_terms(q, p)
     jeffreys = pq.kl + qp.kl
     if as_json:
-        echo_json({
-            "p": {"path": p_file, "constructor": p_how, "dim": p.dim},
-            "q": {"path": q_file, "constructor": q_how, "dim": q.dim},
-            "kl_pq": kl_terms_dict(pq), "kl_qp": kl_terms_dict(qp), "jeffreys": jeffreys,
-        })
+        echo_json({**files, "kl_pq": kl_terms_dict(pq), "kl_qp": kl_terms_dict(qp),
+                   "jeffreys": jeffreys})
         return
-    click.echo(f"P: {p_file}  ({p_how}, d = {p.dim})")
-    click.echo(f"Q: {q_file}  ({q_how}, d = {q.dim})\n")
+    _print_files(p_file, p_how, q_file, q_how, p.dim)
     click.echo(terms_table({"KL(P‖Q)": pq, "KL(Q‖P)": qp}))
     click.echo(f"\nJeffreys KL(P‖Q) + KL(Q‖P) = {jeffreys:.10g}")
+
+
+def _print_files(p_file: Path, p_how: str, q_file: Path, q_how: str, dim: int) -> None:
+    click.echo(f"P: {p_file}  ({p_how}, d = {dim})")
+    click.echo(f"Q: {q_file}  ({q_how}, d = {dim})\n")

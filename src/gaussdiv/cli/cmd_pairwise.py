@@ -24,18 +24,22 @@ from gaussdiv.cli.common import (
     to_python,
     write_text,
 )
+from gaussdiv.cli.divergences import Divergence, divergence_option
 from gaussdiv.cli.plot import heatmap
 from gaussdiv.cli.samples import labels, numeric_matrix, parse_columns, read_table, select_columns
 
-DIVERGENCES = {"kl": "KL(P‖Q)", "jeffreys": "KL(P‖Q) + KL(Q‖P)"}
 
-
-def divergence_matrix(gaussians: list[gaussdiv.Gaussian], divergence: str) -> np.ndarray:
-    """M[i, j] = KL(G_i‖G_j) (or the Jeffreys sum), each entry by :func:`gaussdiv.kl`."""
+def divergence_matrix(gaussians: list[gaussdiv.Gaussian], divergence: Divergence) -> np.ndarray:
+    """M[i, j] = D(G_i‖G_j), each entry by the library; a symmetric divergence is computed
+    once per pair (i ≤ j) and mirrored, so the matrix is exactly symmetric."""
     n = len(gaussians)
-    m = np.array([[float(gaussdiv.kl(gaussians[i], gaussians[j])) for j in range(n)]
-                  for i in range(n)])
-    return m + m.T if divergence == "jeffreys" else m
+    m = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i if divergence.symmetric else 0, n):
+            m[i, j] = divergence(gaussians[i], gaussians[j])
+            if divergence.symmetric:
+                m[j, i] = m[i, j]
+    return m
 
 
 def matrix_csv(matrix: np.ndarray, names: list[str]) -> str:
@@ -49,17 +53,18 @@ def matrix_csv(matrix: np.ndarray, names: list[str]) -> str:
 
 
 def matrix_payload(matrix: np.ndarray, fits: dict[str, fitting.Fit], columns: list[str],
-                   divergence: str) -> dict[str, Any]:
+                   divergence: Divergence) -> dict[str, Any]:
     """The matrix and how each group was fitted, for JSON."""
-    return {"divergence": divergence, "definition": DIVERGENCES[divergence] + ", row P, column Q",
+    return {"divergence": divergence.spec,
+            "definition": divergence.describe() + ", row P, column Q",
             "columns": columns, "groups": list(fits), "matrix": matrix,
             "fits": {g: {"rows": f.n, "estimator": f.estimator} for g, f in fits.items()}}
 
 
-def matrix_table(matrix: np.ndarray, names: list[str], divergence: str) -> str:
-    """The matrix as a text table with a caption saying which way round it is."""
+def matrix_table(matrix: np.ndarray, names: list[str], divergence: Divergence) -> str:
+    """The matrix as a text table with a caption saying which divergence and which way round."""
     rows = [[name, *row] for name, row in zip(names, matrix, strict=True)]
-    caption = f"{DIVERGENCES[divergence]}: row P, column Q"
+    caption = f"{divergence.describe()}: row P, column Q"
     return caption + "\n\n" + table(rows, header=["P \\ Q", *names], digits=4)
 
 
@@ -80,8 +85,8 @@ def note_shrinkage(fits: dict[str, fitting.Fit], estimator: str, dim: int) -> No
 @fitting.standardize_option
 @click.option("--strict", is_flag=True, help="Reject rows with missing values instead of "
                                              "dropping them.")
-@click.option("--divergence", type=click.Choice(list(DIVERGENCES)), default="kl",
-              show_default=True, help="KL(P‖Q), or the symmetric Jeffreys sum.")
+@divergence_option("Divergence of each entry (row P, column Q): KL(P‖Q) by default; the "
+                   "symmetric ones give a symmetric matrix.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Write the matrix to this .csv or .json file.")
 @click.option("--heatmap", "heatmap_path", type=click.Path(path_type=Path), default=None,
@@ -89,12 +94,18 @@ def note_shrinkage(fits: dict[str, fitting.Fit], estimator: str, dim: int) -> No
 @force_option
 @json_option
 def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: str,
-                     standardize: bool, strict: bool, divergence: str, output: Path | None,
+                     standardize: bool, strict: bool, divergence: Divergence,
+                     output: Path | None,
                      heatmap_path: Path | None, force: bool, as_json: bool) -> None:
     """One Gaussian per group of FILE's rows (grouped by --by), and the N×N matrix of
-    divergences between them: entry (P, Q) is KL(P‖Q).
+    divergences between them: entry (P, Q) is KL(P‖Q), or the --divergence chosen.
 
     FILE is a CSV with a header row, a .npy array (columns named 0, 1, ...) or Parquet.
+
+    \b
+    Examples:
+      gaussdiv pairwise iris.csv --by species --heatmap kl.png
+      gaussdiv pairwise iris.csv --by species --divergence hellinger -o h.csv
     """
     for path, suffixes in ((output, (".csv", ".json")), (heatmap_path, (".png",))):
         if path is not None:
@@ -120,8 +131,8 @@ def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: s
         write_text(output, text)
         note(f"wrote {output}")
     if heatmap_path is not None:
-        heatmap(matrix, groups, heatmap_path, f"{DIVERGENCES[divergence]} between groups of "
-                f"{file.name} by '{by}'", f"{divergence} divergence (nats)")
+        heatmap(matrix, groups, heatmap_path, f"{divergence.describe()} between groups of "
+                f"{file.name} by '{by}'", divergence.value_label())
         note(f"wrote {heatmap_path}")
     if as_json:
         echo_json(matrix_payload(matrix, fits, names, divergence))

@@ -40,12 +40,14 @@ def heatmap(matrix: np.ndarray, names: Sequence[str], path: Path, title: str,
     ax.set_ylabel(row_label)
     ax.set_title(title)
     if len(names) <= ANNOTATE_MAX:
-        top = np.nanmax(matrix) if matrix.size else 0.0
+        finite = matrix[np.isfinite(matrix)]
+        top = finite.max() if finite.size else 0.0
         for i, j in np.ndindex(matrix.shape):
-            value = matrix[i, j]
-            text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+            value = matrix[i, j]  # an infinite cell is left blank by imshow: write ∞ in black
+            text = "∞" if np.isinf(value) else (
+                f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}")
             ax.text(j, i, text, ha="center", va="center", fontsize=8 if len(names) > 6 else 10,
-                    color="black" if value > 0.6 * top else "white")
+                    color="black" if not value <= 0.6 * top else "white")
     try:
         fig.savefig(path, format="png", dpi=DPI)
     except OSError as exc:

@@ -1,4 +1,5 @@
-"""Reading sample files: CSV with a header row, .npy, and Parquet (when pandas is installed).
+"""Reading sample files: CSV with a header row, .npy, and Parquet (when pandas is installed);
+:func:`read_delimited` also reads TSV, and files without a header row.
 
 A file is read into a :class:`Table` of named columns; :func:`numeric_matrix` then picks the
 columns to fit, reports rows with missing values and drops them (or rejects them, ``strict``).
@@ -64,7 +65,7 @@ def read_table(path: Path) -> Table:
                         "row), .npy or .parquet")
     try:
         if suffix == ".csv":
-            table = _read_csv(path)
+            table = read_delimited(path)
         elif suffix == ".npy":
             table = _read_npy(path)
         else:
@@ -76,31 +77,53 @@ def read_table(path: Path) -> Table:
     return table
 
 
-def _read_csv(path: Path) -> Table:
+def read_delimited(path: Path, delimiter: str = ",", header: bool | None = True) -> Table:
+    """A CSV (or, with ``delimiter="\t"``, TSV) file as a :class:`Table` of text columns.
+
+    With ``header=None`` the first line is a header unless it is all numbers other than the
+    column numbers 0, 1, ..., d−1 (the header pandas writes for unnamed columns); without a
+    header the columns are named 0, 1, ... and the first line is data.
+    """
+    kind = "TSV" if delimiter == "\t" else "CSV"
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
+            reader = csv.reader(f, delimiter=delimiter)
+            first = next(reader, None)
+            if first is None:
+                raise UserError(f"{path}: empty file" + (f" (a {kind} needs a header row)"
+                                                         if header else ""))
+            first = [h.strip() for h in first]
             if header is None:
-                raise UserError(f"{path}: empty file (a CSV needs a header row)")
-            header = [h.strip() for h in header]
-            _check_header(path, header)
-            rows, lines = [], []
+                header = not _all_numbers(first) or first == [str(j) for j in range(len(first))]
+            names = first if header else [str(j) for j in range(len(first))]
+            rows, lines = ([], []) if header else ([first], [reader.line_num])
+            if header:
+                _check_header(path, names)
             for row in reader:
                 if not row or all(not cell.strip() for cell in row):
                     continue
-                if len(row) != len(header):
+                if len(row) != len(names):
                     raise UserError(f"{path}: line {reader.line_num} has {len(row)} fields, "
-                                    f"the header has {len(header)}")
+                                    f"the {'header' if header else 'first line'} has "
+                                    f"{len(names)}")
                 rows.append(row)
                 lines.append(reader.line_num)
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text CSV file (not UTF-8)") from None
+        raise UserError(f"{path}: not a text {kind} file (not UTF-8)") from None
     except csv.Error as exc:
-        raise UserError(f"{path}: not a readable CSV file ({exc})") from None
-    cells = np.array(rows, dtype=str).reshape(len(rows), len(header))
-    data = {name: cells[:, j] for j, name in enumerate(header)}
-    return Table(path, header, data, np.array(lines, dtype=np.int64), "line")
+        raise UserError(f"{path}: not a readable {kind} file ({exc})") from None
+    cells = np.array(rows, dtype=str).reshape(len(rows), len(names))
+    data = {name: cells[:, j] for j, name in enumerate(names)}
+    return Table(path, names, data, np.array(lines, dtype=np.int64), "line")
+
+
+def _all_numbers(cells: Sequence[str]) -> bool:
+    try:
+        for cell in cells:
+            float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_header(path: Path, header: Sequence[str]) -> None:

@@ -37,7 +37,7 @@ from gaussdiv.gaussian import Gaussian, check_pair, result
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.relations import relation_for
 from gaussdiv.relations.base import PairRelation, Spectrum
-from gaussdiv.structures import Covariance
+from gaussdiv.structures import Covariance, FullPrecision
 
 
 def renyi(p: Gaussian, q: Gaussian, alpha: float) -> Any:
@@ -108,6 +108,10 @@ def _renyi(p: Gaussian, q: Gaussian, alpha: float) -> tuple[Any, Any]:
     fast = ((logdet_mixed - logdet_q) + a * logdet_ratio) / (2 * a)
     magnitude = (xp.abs(logdet_mixed) + xp.abs(logdet_q) + abs(a) * xp.abs(logdet_ratio)) \
         / (2 * abs(a))
+    if isinstance(p.cov, FullPrecision) or isinstance(q.cov, FullPrecision):
+        # Σ_α formed from an inverted precision: its log-determinant errs by ≈ d·u·κ
+        # relative to its terms, not u; judged as ≈ d·u.
+        magnitude = magnitude * p.dim
 
     def exact(sub_p: Covariance, sub_q: Covariance, sub_fast: Any) -> Any:
         return _exact_covariance_part(relation, sub_p, sub_q, sub_fast, a)

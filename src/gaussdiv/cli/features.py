@@ -1,0 +1,95 @@
+"""Reading feature files for ``gaussdiv frechet``: an (n × d) array of numbers per file.
+
+=================  ===========================================================================
+file               holds
+=================  ===========================================================================
+``.npy``           one 2-D numeric array (``np.save``)
+``.npz``           one 2-D numeric array, or several with one named ``features`` (``np.savez``)
+``.csv``/``.tsv``  n lines of d numbers, read by :func:`gaussdiv.cli.samples.read_delimited`;
+                   a first line that is not all numbers (or is 0, 1, ..., d−1) is a header
+=================  ===========================================================================
+
+Every value must be a finite number (a missing or non-numeric cell is an error naming its file,
+column and line); the array is returned as float64. Every problem is a one-line
+:class:`~gaussdiv.cli.common.UserError` naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gaussdiv.cli.common import UserError
+from gaussdiv.cli.samples import numeric_matrix, read_delimited
+
+SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
+#: The array of a .npz file holding several.
+NPZ_KEY = "features"
+
+
+def read_features(path: Path) -> np.ndarray:
+    """The (n, d) float64 feature array in ``path`` (n ≥ 2, every value finite)."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a feature file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UserError(f"{path}: unknown feature file type {suffix!r}; use .npy, .npz, .csv or "
+                        ".tsv")
+    try:
+        if suffix in (".csv", ".tsv"):
+            table = read_delimited(path, "\t" if suffix == ".tsv" else ",", header=None)
+            if table.n_rows == 0:
+                raise UserError(f"{path}: no data rows")
+            x, _ = numeric_matrix(table, table.columns, strict=True)
+        else:
+            x = _checked(path, _read_npy(path) if suffix == ".npy" else _read_npz(path))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if x.shape[0] < 2:
+        raise UserError(f"{path}: {x.shape[0]} row(s); at least 2 feature vectors are needed to "
+                        "estimate a covariance")
+    return x
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    with path.open("rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise UserError(f"{path}: not a .npy file (no NumPy header; save with np.save)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise UserError(f"{path}: not a readable .npy file ({exc})") from None
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    with path.open("rb") as f:
+        if f.read(2) != b"PK":
+            raise UserError(f"{path}: not a .npz file (not a zip archive; save with np.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+            if NPZ_KEY in names:
+                return npz[NPZ_KEY]
+            if len(names) == 1:
+                return npz[names[0]]
+    except ValueError as exc:  # a corrupt archive, or one holding pickled objects
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    raise UserError(f"{path}: holds {len(names)} arrays ({', '.join(names) or 'none'}); save "
+                    f"one, or name the features '{NPZ_KEY}'")
+
+
+def _checked(path: Path, array: np.ndarray) -> np.ndarray:
+    """A loaded array as (n, d) float64, or a user error saying what is wrong with it."""
+    if array.dtype.kind not in "fiu":
+        raise UserError(f"{path}: array has dtype {array.dtype}; expected numbers")
+    if array.ndim != 2:
+        raise UserError(f"{path}: expected a 2-D array (n rows × d features), got shape "
+                        f"{array.shape}")
+    x = array.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise UserError(f"{path}: row {bad[0] + 1} has a non-finite value (NaN or infinity)")
+    return x
