@@ -22,6 +22,7 @@ from gaussdiv.divergences.validity import check_valid
 from gaussdiv.execution.refine import refined_excess
 from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, result
 from gaussdiv.relations import relation_for
+from gaussdiv.relations.base import PairTerms
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -49,18 +50,9 @@ class KLTerms(NamedTuple):
 def kl_terms(p: Gaussian, q: Gaussian) -> KLTerms:
     """KL(P‖Q) together with its three terms (log-determinant ratio, trace, Mahalanobis).
 
-    ``kl_terms(p, q).kl`` is ``kl(p, q)``, bit for bit: both are this computation.
+    ``kl_terms(p, q).kl`` is ``kl(p, q)``, bit for bit: both are one computation.
     """
-    check_pair(p, q)
-    relation = relation_for(type(p.cov), type(q.cov))
-    # Overflow to inf and underflow to 0 are results here (a KL beyond the float range, a
-    # variance below it), checked below, never warnings.
-    with np.errstate(all="ignore"):
-        mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
-        terms = relation.terms(p.cov, q.cov)
-        excess = refined_excess(relation, p.cov, q.cov, terms, offset=mahalanobis)
-        value = 0.5 * (excess + mahalanobis)
-    check_valid(value, p, q, "KL")
+    terms, mahalanobis, value = _kl_parts(p, q)
     return KLTerms(
         logdet_ratio=result(terms.logdet_ratio, p, q),
         trace=result(terms.trace, p, q),
@@ -87,7 +79,22 @@ def kl(p: Gaussian, q: Gaussian) -> Any:
     Kronecker products — plus, for the batch elements so close that the textbook terms
     cancel, the relation's exact route (an eigendecomposition of a d×d matrix for dense pairs).
     """
-    return kl_terms(p, q).kl
+    return result(_kl_parts(p, q)[2], p, q)
+
+
+def _kl_parts(p: Gaussian, q: Gaussian) -> tuple[PairTerms, Any, Any]:
+    """(the pair's fast terms, the Mahalanobis term, KL), checked, before broadcasting."""
+    check_pair(p, q)
+    relation = relation_for(type(p.cov), type(q.cov))
+    # Overflow to inf and underflow to 0 are results here (a KL beyond the float range, a
+    # variance below it), checked below, never warnings.
+    with np.errstate(all="ignore"):
+        mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
+        terms = relation.terms(p.cov, q.cov)
+        excess = refined_excess(relation, p.cov, q.cov, terms, offset=mahalanobis)
+        value = 0.5 * (excess + mahalanobis)
+    check_valid(value, p, q, "KL")
+    return terms, mahalanobis, value
 
 
 def entropy(p: Gaussian) -> Any:
