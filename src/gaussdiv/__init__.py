@@ -18,6 +18,7 @@ from gaussdiv.divergences.renyi import (
     renyi,
 )
 from gaussdiv.divergences.total_variation import tv_bounds
+from gaussdiv.divergences.wasserstein import frechet_distance, wasserstein
 from gaussdiv.errors import (
     AccuracyWarning,
     BackendMismatchError,
@@ -67,6 +68,7 @@ __all__ = [
     "concatenate",
     "cross_entropy",
     "entropy",
+    "frechet_distance",
     "from_scipy",
     "from_torch",
     "hellinger",
@@ -81,4 +83,5 @@ __all__ = [
     "sample",
     "stack",
     "tv_bounds",
+    "wasserstein",
 ]
