@@ -20,7 +20,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gaussdiv.numerics.error_free import (
-    dd_minus,
     exp_dd,
     product_residual,
     square_dd,
@@ -233,34 +232,6 @@ def test_product_residual_under_jax_jit() -> None:
     c, m, r, exact, bound = _residual_case(24, 3, np.random.default_rng(3))
     got = np.asarray(jax.jit(product_residual)(jnp.asarray(c), jnp.asarray(m), jnp.asarray(r)))
     _check_residual(got, exact, bound)
-
-
-# -- dd_minus ---------------------------------------------------------------------------------
-
-def test_dd_minus_against_exp() -> None:
-    """e^ℓ − v with v ≈ e^ℓ (a log-variance against a variance): rounded once."""
-    rng = np.random.default_rng(4)
-    ell = rng.uniform(-30, 30, 300)
-    hi, lo = exp_dd(ell)
-    rel = np.concatenate([np.zeros(50), rng.integers(-8, 8, 150) * 2.0**-52,
-                          rng.standard_normal(100) * 1e-9])
-    v = hi * (1 + rel)
-    got = dd_minus(hi, lo, v)
-    for g, li, vi in zip(got.tolist(), ell.tolist(), v.tolist(), strict=True):
-        ref = mp.exp(mp.mpf(li)) - mp.mpf(vi)
-        # u·|result| (the one rounding) + 2u²·|v| + exp_dd's 2⁻¹⁰²·e^ℓ
-        assert abs(mp.mpf(g) - ref) <= U64 * abs(ref) + 2.0**-101 * abs(vi)
-
-
-@SETTINGS
-@given(F64, F64, F64)
-def test_dd_minus_exact_inputs(a: float, b: float, c: float) -> None:
-    hi, lo = two_sum(np.float64(a), np.float64(b))
-    got = dd_minus(hi, lo, np.float64(c))
-    if not all(math.isfinite(v) for v in (hi, got)):
-        return
-    exact = _q(hi) + _q(lo) - _q(c)
-    assert abs(_q(got) - exact) <= U64 * abs(exact) + 2 * U64**2 * max(abs(_q(hi)), abs(_q(c)))
 
 
 # -- product_residual: against exact integer arithmetic ---------------------------------------

@@ -1,4 +1,6 @@
-"""gaussdiv: exact KL divergence, cross-entropy and entropy of multivariate Gaussians.
+"""gaussdiv: exact divergences between multivariate Gaussians — KL, cross-entropy and entropy,
+Jeffreys, Rényi, Bhattacharyya, Hellinger, 2-Wasserstein / FID, total-variation bounds — and
+Monte Carlo estimators of the definitions.
 
 >>> import numpy as np, gaussdiv
 >>> p = gaussdiv.Gaussian(np.zeros(2), np.eye(2))

@@ -154,6 +154,11 @@ class Gaussian:
         ctx = _inputs(mean=mean, a=a, b=b)
         factor_a = FullCovariance.from_matrix(a, name="a", ctx=ctx)
         factor_b = FullCovariance.from_matrix(b, name="b", ctx=ctx)
+        try:
+            broadcast_shapes(factor_a.batch_shape, factor_b.batch_shape)
+        except ValueError:
+            raise ShapeError(f"batch shapes of a {factor_a.batch_shape} and b "
+                             f"{factor_b.batch_shape} do not broadcast") from None
         return cls(mean, KroneckerCovariance(factor_a, factor_b))
 
     # ------------------------------------------------------------------ properties
@@ -207,7 +212,8 @@ class Gaussian:
 
     def reshape(self, *shape: int | Sequence[int]) -> Gaussian:
         """The same Gaussians with batch shape ``shape`` (-1 allowed)."""
-        new = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        single = len(shape) == 1 and not isinstance(shape[0], int | np.integer)
+        new = tuple(int(n) for n in (shape[0] if single else shape))
         full = self.broadcast_to(self.batch_shape)
         return self._from_parts(full.mean.reshape(*new, self.dim),
                                 full.cov.reshape_batch(tuple(new)), self.dtype)
@@ -328,10 +334,13 @@ def _join(gaussians: Sequence[Gaussian], axis: int, new_axis: bool) -> Gaussian:
     first = gaussians[0]
     for i, g in enumerate(gaussians[1:], 1):
         check_pair(first, g, names=("gaussians[0]", f"gaussians[{i}]"))
-        if type(g.cov) is not type(first.cov) or g.cov.static_fields() != \
-                first.cov.static_fields():
+        if g.dtype != first.dtype:
+            raise DtypeError(f"gaussians[{i}] is {g.dtype}, gaussians[0] {first.dtype}: join "
+                             "Gaussians of one dtype")
+        if _layout(g.cov) != _layout(first.cov):
             raise ShapeError(f"gaussians[{i}] has a {g.cov!r} covariance, gaussians[0] a "
-                             f"{first.cov!r}: only one structure can be joined (convert first)")
+                             f"{first.cov!r}: only one structure, held the same way and of the "
+                             "same sizes, can be joined (convert first)")
     ops = first.ops
     xp = ops.xp
     if new_axis:
@@ -356,6 +365,17 @@ def _join(gaussians: Sequence[Gaussian], axis: int, new_axis: bool) -> Gaussian:
     leaves = [c.tree_flatten()[0] for c in covs]
     cov = _join_structures(covs, leaves, joined)
     return Gaussian._from_parts(mean, cov, first.dtype)
+
+
+def _layout(cov: Covariance) -> tuple[Any, ...]:
+    """What must agree for two structures to be joined: type, static fields, and each array's
+    presence and core (non-batch) shape, nested structures included."""
+    leaves, static = cov.tree_flatten()
+    cores = list(cov.array_fields.values())
+    shapes = tuple(_layout(leaf) if isinstance(leaf, Covariance) else
+                   None if leaf is None else tuple(leaf.shape[leaf.ndim - cores[k]:])
+                   for k, leaf in enumerate(leaves))
+    return type(cov), static, shapes
 
 
 def _join_structures(covs: list[Covariance], leaves: list[tuple[Any, ...]], joined: Any) -> Any:

@@ -60,9 +60,9 @@ def renyi(p: Gaussian, q: Gaussian, alpha: float) -> Any:
     check_pair(p, q)
     with np.errstate(all="ignore"):
         value, definite = _renyi(p, q, alpha)
-    check_valid(value, p, q, f"the Rényi divergence of order {alpha:g}")
     if definite is not None:
         value = p.ops.xp.where(definite, value, math.inf)
+    check_valid(value, p, q, f"the Rényi divergence of order {alpha:g}")
     return result(value, p, q)
 
 
@@ -117,8 +117,21 @@ def _renyi(p: Gaussian, q: Gaussian, alpha: float) -> tuple[Any, Any]:
         return _exact_covariance_part(relation, sub_p, sub_q, sub_fast, a)
 
     covariance_part = refine_cancelling(fast, magnitude, p.cov, q.cov, exact, mean_part,
-                                        relation.accuracy_note)
+                                        _spectrum_note(relation))
     return mean_part + covariance_part, definite
+
+
+def _spectrum_note(relation: PairRelation) -> Any:
+    """What holds where the relation has no exact spectrum for the pair (None where it has)."""
+
+    def note(p: Covariance, q: Covariance) -> str | None:
+        if relation.has_spectrum(p, q):
+            return None
+        return (f"{type(p).__name__} ‖ {type(q).__name__} at d = {p.dim}: no exact spectrum "
+                "for this pair, so the fast Rényi value stands where it cancels; its absolute "
+                "error is a few u·(|ln|Σ_α|| + |ln|Σ₂|| + |1−α|·|ln|Σ₂|/|Σ₁||) / |2(1−α)|")
+
+    return note
 
 
 def _exact_covariance_part(relation: PairRelation, p: Covariance, q: Covariance, fast: Any,

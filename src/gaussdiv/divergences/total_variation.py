@@ -43,7 +43,9 @@ def _tv_1d(p: Gaussian, q: Gaussian) -> Any:
     """The exact TV of two 1-D Gaussians (batched)."""
     ops = p.ops
     xp = ops.xp
-    m1, m2 = p.mean[..., 0], q.mean[..., 0]
+    # In coordinates centred on μ₂ (TV is shift-invariant; the quadratic's coefficients would
+    # otherwise cancel for large means).
+    m1, m2 = p.mean[..., 0] - q.mean[..., 0], 0.0 * q.mean[..., 0]
     v1, v2 = p.cov.diagonal()[..., 0], q.cov.diagonal()[..., 0]
     s1, s2 = xp.sqrt(v1), xp.sqrt(v2)
 
@@ -52,7 +54,7 @@ def _tv_1d(p: Gaussian, q: Gaussian) -> Any:
                       - ops.erf((x - m2) / (s2 * math.sqrt(2))))
 
     # ln p = ln q  ⇔  A x² + B x + C = 0.
-    a = 0.5 / v2 - 0.5 / v1
+    a = 0.5 * (v1 - v2) / (v1 * v2)
     b = m1 / v1 - m2 / v2
     c = 0.5 * m2 * m2 / v2 - 0.5 * m1 * m1 / v1 + 0.5 * (ops.xp.log(v2) - ops.xp.log(v1))
     equal = a == 0

@@ -83,6 +83,8 @@ def _smallest_per_element(ops: Any, offset: Any, shape: tuple[int, ...]) -> Any:
     extra = len(offset.shape) - len(shape)
     if extra > 0:
         offset = ops.amin(offset, tuple(range(extra)), keepdims=False)
-    axes = tuple(i for i, (a, b) in enumerate(zip(shape, offset.shape, strict=False))
+    elif extra < 0:  # broadcasting aligns shapes on the right
+        offset = offset.reshape((1,) * -extra + tuple(offset.shape))
+    axes = tuple(i for i, (a, b) in enumerate(zip(shape, offset.shape, strict=True))
                  if a == 1 and b != 1)
     return ops.amin(offset, axes, keepdims=True) if axes else offset

@@ -147,17 +147,6 @@ def square_dd(s: Any, xp: Any = None) -> tuple[Any, Any]:
     return two_product(s, s, xp)
 
 
-def dd_minus(hi: Any, lo: Any, c: Any, xp: Any = None) -> Any:
-    """(hi + lo) − c, for a dd hi + lo (|lo| ≤ u|hi|) and a float c, with error ≤ u·|result| +
-    2u²·max(|hi|, |c|): rounded once but for u² terms, even when hi ≈ c (cancellation).
-
-    (s, e) = two_sum(hi, −c) is exact, then s + (e + lo); for e^ℓ − v use exp_dd(ℓ)."""
-    xp = xp or _ns(hi)
-    with np.errstate(over="ignore", invalid="ignore"):
-        s, e = _two_diff(hi, c)
-    return s + (xp.where(xp.isfinite(s), e, xp.zeros_like(e)) + lo)
-
-
 def _dd_mul(xh: Any, xl: Any, yh: Any, yl: Any, factor: float) -> tuple[Any, Any]:
     p, e = _two_product(xh, yh, factor)
     return _fast_two_sum(p, e + (xh * yl + xl * yh))
@@ -225,7 +214,7 @@ def product_residual(c: Any, a: Any, b: Any, xp: Any = None, matmul: Any = None)
     """C − A B for C (…, n, k), A (…, n, m), B (…, m, k) in float64, by 4 matrix products (of
     inner dimensions m, 2m, 3m, 4m: the flops of 10 plain products) and O(nk) elementwise work.
     None for other dtypes and for JAX without x64; float32 is computed in float64 and returned
-    as float32 (the contract of gaussdiv's Backend.product_residual).
+    as float32 (the contract of gaussdiv.numerics.residual.rough_product_residual).
 
     Ozaki scheme: each row of A (column of B), scaled by the power of two 2^-e that brings its
     largest entry into [1/2, 1), is cut into slices on the grids 2^-b, 2^-2b, 2^-3b and a
@@ -243,7 +232,7 @@ def product_residual(c: Any, a: Any, b: Any, xp: Any = None, matmul: Any = None)
     Strassen-like or reduced-precision one). Non-finite inputs give non-finite results.
     """
     xp = xp or _ns(c)
-    matmul = matmul or xp.matmul
+    matmul = matmul or xp.matmul  # a caller's matmul: another BLAS, or one that counts
     name = str(getattr(c, "dtype", ""))
     if name.endswith("float32"):
         if not _has_float64(xp):

@@ -16,6 +16,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.structures import Covariance, FullCovariance
 
@@ -49,16 +51,22 @@ class PairRelation(ABC):
     def terms(self, p: Covariance, q: Covariance) -> PairTerms:
         """The fast terms, for the whole broadcast batch."""
 
-    @abstractmethod
     def exact_excess(self, p: Covariance, q: Covariance, fast: Any) -> Any:
-        """Σ g(εᵢ) without cancellation, for structures flattened to one batch axis (n,).
+        """Σ g(εᵢ) without cancellation, for structures flattened to one batch axis (n,); by
+        default from :meth:`spectrum`.
 
         ``fast`` (n,) is the fast excess there, returned where this route cannot do better.
         """
+        spectrum = self.spectrum(p, q)
+        return fast if spectrum is None else spectrum_excess(p.ops, spectrum, fast)
 
     def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
         """The exact spectrum for a flat batch, or None where this pair has no exact route."""
         return None
+
+    def has_spectrum(self, p: Covariance, q: Covariance) -> bool:
+        """Whether :meth:`spectrum` gives one for structures like these (shapes only)."""
+        return False
 
     def mix(self, p: Covariance, q: Covariance, alpha: float) -> tuple[Covariance, Any]:
         """Σ_α = αΣ₂ + (1−α)Σ₁ as a structure, and a boolean (*batch) of where it is positive
@@ -97,8 +105,10 @@ def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovarianc
         if not ops.is_traced(factor):
             return FullCovariance(mixed, factor), None
         definite = ops.xp.all(ops.xp.isfinite(factor), axis=(-2, -1))
-    else:
-        definite = ops.amin(ops.eigvalsh(mixed), (-1,), keepdims=False) > 0
+    else:  # definite enough for a Cholesky in this precision: λ_min > d·u·λ_max
+        eig = ops.eigvalsh(mixed)
+        tiny = p.dim * float(np.finfo(p.dtype).eps)
+        definite = eig[..., 0] > tiny * ops.xp.abs(eig[..., -1])
     eye = ops.eye(p.dim, p.dtype, like=mixed)
     mixed = ops.xp.where(definite[..., None, None], mixed, eye)
     return FullCovariance(mixed, ops.cholesky(mixed)), definite

@@ -28,7 +28,6 @@ from gaussdiv.relations.base import (
     PairRelation,
     PairTerms,
     Spectrum,
-    spectrum_excess,
     terms_from,
 )
 from gaussdiv.relations.registry import register
@@ -49,24 +48,27 @@ class DenseRelation(PairRelation):
     def terms(self, p: Covariance, q: Covariance) -> PairTerms:
         ops = p.ops
         dense = isinstance(p, Factored) or isinstance(q, Factored)
-        if not dense or isinstance(q, DiagonalCovariance):
-            trace = structured_trace(p, q)
-            logdet_ratio = q.logdet() - p.logdet()
-        elif isinstance(p, DiagonalCovariance):
+        if dense and not isinstance(p, DiagonalCovariance) \
+                and not isinstance(q, DiagonalCovariance):
+            trace, logdet_ratio = full_terms(p.to_full(), q.to_full())
+            return terms_from(trace, logdet_ratio, p.dim, ops)
+        if dense and isinstance(p, DiagonalCovariance):
             # Whitening diag(√v₁) by Σ₂'s factor keeps its backward-error correction; the
             # log-determinants come from each side (ln v₁ exact even beyond float range).
             trace = full_terms(p.to_full(), q.to_full())[0]
-            logdet_ratio = q.logdet() - p.logdet()
         else:
-            trace, logdet_ratio = full_terms(p.to_full(), q.to_full())
-        return terms_from(trace, logdet_ratio, p.dim, ops)
-
-    def exact_excess(self, p: Covariance, q: Covariance, fast: Any) -> Any:
-        spectrum = self.spectrum(p, q)
-        return fast if spectrum is None else spectrum_excess(p.ops, spectrum, fast)
+            trace = structured_trace(p, q)
+        logdet_q, logdet_p = q.logdet(), p.logdet()
+        terms = terms_from(trace, logdet_q - logdet_p, p.dim, ops)
+        # A difference of two log-determinants rounds with their size, not the result's.
+        return terms._replace(magnitude=terms.magnitude + ops.xp.abs(logdet_q)
+                              + ops.xp.abs(logdet_p))
 
     def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
-        return dense_spectrum(p, q) if p.dim <= DENSE_EXACT_MAX_DIM else None
+        return dense_spectrum(p, q) if self.has_spectrum(p, q) else None
+
+    def has_spectrum(self, p: Covariance, q: Covariance) -> bool:
+        return p.dim <= DENSE_EXACT_MAX_DIM
 
     def accuracy_note(self, p: Covariance, q: Covariance) -> str | None:
         if p.dim <= DENSE_EXACT_MAX_DIM:

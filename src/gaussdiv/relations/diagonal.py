@@ -19,7 +19,7 @@ _DIRECT_RATIO_MAX_LOG = 0.75
 
 @register(DiagonalCovariance, DiagonalCovariance)
 class DiagonalRelation(PairRelation):
-    """2·excess = Σ εᵢ − Σ ln λᵢ, summed directly: error a few u · Σ (|εᵢ| + |ln λᵢ| + cᵢ),
+    """excess = Σ εᵢ − Σ ln λᵢ, summed directly: error a few u · Σ (|εᵢ| + |ln λᵢ| + cᵢ),
     which the magnitude bounds by excess + 2 Σ (|ln λᵢ| + cᵢ), cᵢ the error of converting
     between kinds (0 for two of one kind); the exact route sums g(εᵢ) termwise, from the
     double-double variances where the kinds differ."""
@@ -42,6 +42,9 @@ class DiagonalRelation(PairRelation):
         shape = (*eps.shape[:-1], p.dim)
         xp = p.ops.xp
         return Spectrum(xp.broadcast_to(eps, shape), xp.broadcast_to(log_lam, shape))
+
+    def has_spectrum(self, p: DiagonalCovariance, q: DiagonalCovariance) -> bool:
+        return True
 
     def mix(self, p: DiagonalCovariance, q: DiagonalCovariance,
             alpha: float) -> tuple[DiagonalCovariance, Any]:

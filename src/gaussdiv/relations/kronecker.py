@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gaussdiv.numerics.error_free import two_product
-from gaussdiv.relations.base import PairRelation, PairTerms, Spectrum, spectrum_excess, terms_from
+from gaussdiv.relations.base import PairRelation, PairTerms, Spectrum, terms_from
 from gaussdiv.relations.dense import DenseRelation, factor_terms, matrix_difference_eigvals
 from gaussdiv.relations.registry import register
 from gaussdiv.structures import FullCovariance, KroneckerCovariance
@@ -32,9 +32,8 @@ class KroneckerRelation(PairRelation):
         return terms_from(trace_a * trace_b, q.b.dim * logdet_a + q.a.dim * logdet_b, p.dim,
                           p.ops)
 
-    def exact_excess(self, p: KroneckerCovariance, q: KroneckerCovariance, fast: Any) -> Any:
-        spectrum = self.spectrum(p, q)
-        return fast if spectrum is None else spectrum_excess(p.ops, spectrum, fast)
+    def has_spectrum(self, p: KroneckerCovariance, q: KroneckerCovariance) -> bool:
+        return _same_sizes(p, q) or self.dense.has_spectrum(p, q)
 
     def spectrum(self, p: KroneckerCovariance, q: KroneckerCovariance) -> Spectrum | None:
         if not _same_sizes(p, q):

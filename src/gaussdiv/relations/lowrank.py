@@ -52,10 +52,17 @@ class LowRankRelation(PairRelation):
         log = ops.xp.log
         lp, lq = as_lowrank(p), as_lowrank(q)
         trace = lq.trace_solve(p)
-        logdet_ratio = (ops.sum(log(lq.var / lp.var), -1)
-                        + 2 * ops.sum(log(ops.diagonal(lq.capacitance_tril)), -1)
-                        - 2 * ops.sum(log(ops.diagonal(lp.capacitance_tril)), -1))
-        return terms_from(trace, logdet_ratio, p.dim, ops)
+        pieces = (ops.sum(log(lq.var / lp.var), -1),
+                  2 * ops.sum(log(ops.diagonal(lq.capacitance_tril)), -1),
+                  -2 * ops.sum(log(ops.diagonal(lp.capacitance_tril)), -1))
+        logdet_ratio = pieces[0] + pieces[1] + pieces[2]
+        terms = terms_from(trace, logdet_ratio, p.dim, ops)
+        # Woodbury's trace is Σ diag(Σ₁)/v₂ minus a correction, and the log-ratio a sum of three
+        # pieces: their sizes, not the results', bound the rounding.
+        xp = ops.xp
+        magnitude = (ops.sum(p.diagonal() / lq.var, -1) + p.dim
+                     + xp.abs(pieces[0]) + xp.abs(pieces[1]) + xp.abs(pieces[2]))
+        return terms._replace(magnitude=magnitude)
 
     def exact_excess(self, p: Covariance, q: Covariance, fast: Any) -> Any:
         return near_identical_excess(p.ops, lowrank_parts(p), lowrank_parts(q))
@@ -63,6 +70,9 @@ class LowRankRelation(PairRelation):
     def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
         """Densely (O(d³)) up to DENSE_EXACT_MAX_DIM: the O(d k²) route gives the excess only."""
         return self.dense.spectrum(p, q)
+
+    def has_spectrum(self, p: Covariance, q: Covariance) -> bool:
+        return self.dense.has_spectrum(p, q)
 
     def mix(self, p: Covariance, q: Covariance, alpha: float) -> tuple[Covariance, Any]:
         """[√α W₂, √(1−α) W₁] [·]ᵀ + diag(α v₂ + (1−α) v₁) for 0 < α ≤ 1 (low rank again);

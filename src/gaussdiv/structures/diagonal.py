@@ -148,8 +148,8 @@ class DiagonalCovariance(Covariance):
         return self.as_matrix(self.full(hi)), self.as_matrix(self.full(lo))
 
     def to_full(self) -> FullCovariance:
-        """diag(v) as its factor diag(√v), held as an exact factor (nothing to factor, check
-        or correct)."""
+        """diag(v) as its factor diag(√v), held as a given factor: nothing to factor, check or
+        correct (exact for standard deviations; √v rounds once otherwise)."""
         return FullCovariance(None, self.as_matrix(self.full(self.std())))
 
     def condition_bound(self) -> Any:

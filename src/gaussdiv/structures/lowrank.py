@@ -157,7 +157,10 @@ class LowRankCovariance(Covariance):
         return hi, (sum_error if residual is None else sum_error - residual)
 
     def to_full(self) -> FullCovariance:
-        return FullCovariance(self.dense(), self.ops.cholesky(self.dense()))
+        """W Wᵀ + D densely, factored (NotPositiveDefiniteError where that is numerically
+        singular in this precision: W far larger than √v)."""
+        dense = self.dense()
+        return FullCovariance(dense, cholesky_checked(dense, "W Wᵀ + diag(var)", self.ops))
 
     def condition_bound(self) -> Any:
         """max over i of diag(Σ)ᵢ · diag(Σ⁻¹)ᵢ: a lower bound on κ(D^-½ΣD^-½). O(d k²)."""
