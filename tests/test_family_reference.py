@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pytest
 from mpmath import mp
+from test_pair_matrix import build, fw_arrays, gaussians  # one way to build a case
 
 import gaussdiv
 from gaussdiv import Gaussian
@@ -86,22 +87,6 @@ def divergence(key: tuple[str, float | None], p: Gaussian, q: Gaussian) -> Any:
 
 
 # ---------------------------------------------------------------------------- inputs
-# Parameters stored as their lower triangle (see make_pair_matrix.py's output format).
-SYMMETRIC = {"cov": ("a",), "precision": ("a",), "kronecker": ("a", "b")}
-CONSTRUCTORS = {
-    "cov": lambda m, a, b: Gaussian(m, a),
-    "precision": lambda m, a, b: Gaussian.from_precision(m, a),
-    "scale_tril": lambda m, a, b: Gaussian.from_scale_tril(m, a),
-    "precision_tril": lambda m, a, b: Gaussian.from_precision_tril(m, a),
-    "var": lambda m, a, b: Gaussian.diag(m, var=a),
-    "std": lambda m, a, b: Gaussian.diag(m, std=a),
-    "logvar": lambda m, a, b: Gaussian.diag(m, logvar=a),
-    "isotropic": lambda m, a, b: Gaussian.isotropic(m, a),
-    "lowrank": lambda m, a, b: Gaussian.lowrank(m, a, b),
-    "kronecker": lambda m, a, b: Gaussian.kronecker(m, a, b),
-}
-
-
 @cache
 def _pairs() -> dict[str, np.ndarray]:
     with np.load(PAIR_PATH, allow_pickle=False) as f:
@@ -112,11 +97,6 @@ def _pairs() -> dict[str, np.ndarray]:
 def _refs() -> dict[str, np.ndarray]:
     with np.load(REF_PATH, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
-
-
-def unpack_symmetric(t: np.ndarray) -> np.ndarray:
-    t = np.tril(t)
-    return t + np.tril(t, -1).T
 
 
 class Case:
@@ -162,41 +142,6 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
-
-
-def inputs(case: Case, side: int) -> tuple[np.ndarray | None, ...]:
-    """(mean, a, b) of P (side 1) or Q (side 2) as NumPy arrays; None where the kind has none."""
-    data = _pairs()
-    kind = case.kind1 if side == 1 else case.kind2
-    out = []
-    for name in ("m", "a", "b"):
-        j = int(data[f"{name}{side}"][case.index])
-        value = None if j < 0 else data[f"x{j:05d}"]
-        if value is not None and name in SYMMETRIC.get(kind, ()):
-            value = unpack_symmetric(value)
-        out.append(value)
-    return tuple(out)
-
-
-def build(kind: str, d: int, arrays: tuple[Any, ...], fw: Any, dtype: str) -> Gaussian:
-    """The Gaussian of ``kind`` from ``arrays`` (already ``fw``'s arrays)."""
-    mean, a, b = arrays
-    if kind == "standard":
-        if fw.name == "numpy":
-            return Gaussian.standard(d, np.dtype(dtype))
-        return Gaussian.standard(d, like=fw.array(np.zeros(d), np.dtype(dtype).type))
-    return CONSTRUCTORS[kind](mean, a, b)
-
-
-def fw_arrays(case: Case, side: int, fw: Any) -> tuple[Any, ...]:
-    dt = np.dtype(case.dtype).type
-    return tuple(None if x is None else fw.array(x, dt) for x in inputs(case, side))
-
-
-def gaussians(case: Case, fw: Any) -> tuple[Gaussian, Gaussian]:
-    p = build(case.kind1, case.dim, fw_arrays(case, 1, fw), fw, case.dtype)
-    q = build(case.kind2, case.dim, fw_arrays(case, 2, fw), fw, case.dtype)
-    return p, q
 
 
 # ---------------------------------------------------------------------------- errors
