@@ -9,6 +9,8 @@ import os
 import platform
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +127,14 @@ def emit(lines: list[str], out: str | os.PathLike[str] | None) -> None:
     print(text, end="")
     if out:
         Path(out).write_text(text, encoding="utf-8")
+
+
+def best_of(f: Callable[[], object], n: int = 5) -> float:
+    """The best wall-clock time of ``n`` calls of ``f`` after one warm-up call, in seconds."""
+    f()
+    best = float("inf")
+    for _ in range(n):
+        start = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - start)
+    return best

@@ -4,23 +4,12 @@ ratio of each divergence's time to ``gaussdiv.kl``'s, in one process. Run with
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
+from _machine import best_of
 
 import gaussdiv as gd
-
-
-def best_of(f: Callable[[], object], n: int = 5) -> float:
-    f()
-    best = float("inf")
-    for _ in range(n):
-        start = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - start)
-    return best
-
 
 FAMILY: dict[str, Callable[[gd.Gaussian, gd.Gaussian], object]] = {
     "jeffreys": gd.jeffreys,

@@ -6,22 +6,10 @@ Run it on two checkouts (``PYTHONPATH=<checkout>/src``) to compare versions, wit
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
+from _machine import best_of
 
 import gaussdiv as gd
-
-
-def best_of(f: Callable[[], object], n: int = 5) -> float:
-    f()
-    best = float("inf")
-    for _ in range(n):
-        start = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def spd(rng: np.random.Generator, batch: int, d: int) -> np.ndarray:
