@@ -97,6 +97,24 @@ class Backend(ABC):
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         """Solve T X = B for X, T (..., d, d) triangular, B (..., d, n); batches broadcast."""
 
+    def checked_cholesky(self, a: Any) -> tuple[Any, np.ndarray] | None:
+        """Fused value checks and factorisation, where a compiled kernel has them: the lower
+        factor of a (..., d, d) and a host status per batch element (see
+        :mod:`gaussdiv.backends.numba_kernels`), or None (the caller checks step by step)."""
+        return None
+
+    def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:
+        """(‖L_B⁻¹L_A‖²_F, 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)) for lower factors L_B = ref and L_A = first
+        (..., d, d) from one fused kernel, or None where there is none (the caller forms
+        L_B⁻¹L_A)."""
+        return None
+
+    def trace_series_excess(self, e: Any) -> tuple[Any, np.ndarray] | None:
+        """Σ g(εᵢ) over the eigenvalues of symmetric E (..., d, d) with ‖E‖_F ≤ 1/16, from a
+        fused kernel, and a host mask of where that bound held (elsewhere the caller
+        decomposes E); None where there is no such kernel."""
+        return None
+
     def upper_is_zero(self, t: Any) -> bool:
         """Whether every entry above the diagonal of t (..., d, d) is exactly 0."""
         return not bool(self.xp.any(self.xp.triu(self.stop_gradient(t), 1)))

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gaussdiv.numerics.error_free import product_residual
 from gaussdiv.numerics.residual import solve_triangular_refined
 from gaussdiv.relations.base import (
     PairRelation,
     PairTerms,
     Spectrum,
+    spectrum_excess,
     terms_from,
 )
 from gaussdiv.relations.registry import register
@@ -67,6 +70,9 @@ class DenseRelation(PairRelation):
     def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
         return dense_spectrum(p, q) if self.has_spectrum(p, q) else None
 
+    def exact_excess(self, p: Covariance, q: Covariance, fast: Any) -> Any:
+        return dense_exact_excess(p, q, fast) if self.has_spectrum(p, q) else fast
+
     def has_spectrum(self, p: Covariance, q: Covariance) -> bool:
         return p.dim <= DENSE_EXACT_MAX_DIM
 
@@ -95,6 +101,26 @@ def factor_terms(first: Factored, ref: Factored) -> tuple[Any, Any]:
     tr(B⁻¹A) = ‖C‖² + tr(Cᵀ C F_A) − tr(Cᵀ F_B C) and
     ln|B|/|A| = 2 Σ ln(L_B,ᵢᵢ / L_A,ᵢᵢ) + tr F_B − tr F_A.
     """
+    ops = first.ops
+    fused = ops.whitened_trace(ref.factor, first.factor)
+    if fused is None:
+        return _corrected_factor_terms(first, ref)
+    trace, logdet_ratio = fused
+    shape = tuple(trace.shape)
+    masks = [np.broadcast_to(side.refinement_mask, shape) for side in (first, ref)
+             if side.matrix is not None and side.refinement_mask is not None]
+    if not masks:
+        return fused
+    # The fused kernel has no backward-error corrections: redo just the elements that need them.
+    rows = np.flatnonzero(np.logical_or.reduce(masks))
+    some_trace, some_logdet_ratio = _corrected_factor_terms(first.take_flat(shape, rows),
+                                                            ref.take_flat(shape, rows))
+    return (ops.scatter(trace.reshape(-1), rows, some_trace).reshape(shape),
+            ops.scatter(logdet_ratio.reshape(-1), rows, some_logdet_ratio).reshape(shape))
+
+
+def _corrected_factor_terms(first: Factored, ref: Factored) -> tuple[Any, Any]:
+    """:func:`factor_terms` through C = L_B⁻¹L_A, with the backward-error corrections."""
     ops = first.ops
     whitened = ops.solve_triangular(ref.factor, first.factor, lower=True)  # C = L_B⁻¹ L_A
     trace = ops.sum(whitened * whitened, (-2, -1))
@@ -162,21 +188,50 @@ def structured_trace(p: Covariance, q: Covariance) -> Any:
 def dense_spectrum(p: Covariance, q: Covariance) -> Spectrum:
     """The exact spectrum for a flat batch (n,), from the whitened difference (see module doc)."""
     ops = p.ops
+    whitened = dense_whitened(p, q)
+    if whitened is not None:
+        return Spectrum(ops.eigvalsh(whitened))
+    # A precision Λ₁ against a covariance Σ₂: the eigenvalues of Σ₁⁻¹Σ₂ are 1/λ, so
+    # ε = 1/(1 + ε') − 1 with ln(1 + ε) = −ln(1 + ε').
+    flipped = ops.eigvalsh(precision_whitened(q.dense_dd(), p))
+    return Spectrum(-flipped / (1 + flipped), -ops.xp.log1p(flipped))
+
+
+def dense_exact_excess(p: Covariance, q: Covariance, fast: Any) -> Any:
+    """Σ g(εᵢ) for a flat batch: from the trace series of E where the backend has the fused
+    kernel and ‖E‖_F is small (P ≈ Q), from E's eigenvalues elsewhere."""
+    ops = p.ops
+    whitened = dense_whitened(p, q)
+    if whitened is None:
+        return spectrum_excess(ops, dense_spectrum(p, q), fast)
+    series = ops.trace_series_excess(whitened)
+    if series is None:
+        return spectrum_excess(ops, Spectrum(ops.eigvalsh(whitened)), fast)
+    values, ok = series
+    if ok.all():
+        return values
+    rows = ops.index_array(np.flatnonzero(~ok), like=values)
+    rest = spectrum_excess(ops, Spectrum(ops.eigvalsh(whitened[rows])), fast[rows])
+    return ops.scatter(values, rows, rest)
+
+
+def dense_whitened(p: Covariance, q: Covariance) -> Any:
+    """Symmetric E (n, d, d) whose eigenvalues are the ε of Σ₂⁻¹Σ₁ = I + (similar to) E, formed
+    from differences of the inputs; None for a precision Λ₁ against a covariance Σ₂ (whose
+    whitened matrix has the eigenvalues of Σ₁⁻¹Σ₂ instead)."""
     p_prec, q_prec = isinstance(p, FullPrecision), isinstance(q, FullPrecision)
     if p_prec and q_prec:
-        return Spectrum(matrix_difference_eigvals(q, p))
+        return matrix_difference_whitened(q, p)
     if q_prec:
-        return Spectrum(ops.eigvalsh(precision_whitened(p.dense_dd(), q)))
+        return precision_whitened(p.dense_dd(), q)
     if p_prec:
-        # Eigenvalues of Σ₁⁻¹Σ₂ are 1/λ: ε = 1/(1 + ε') − 1 with ln(1 + ε) = −ln(1 + ε').
-        flipped = ops.eigvalsh(precision_whitened(q.dense_dd(), p))
-        return Spectrum(-flipped / (1 + flipped), -ops.xp.log1p(flipped))
-    return Spectrum(matrix_difference_eigvals(p, q))
+        return None
+    return matrix_difference_whitened(p, q)
 
 
-def matrix_difference_eigvals(first: Covariance, ref: Covariance) -> Any:
-    """Ascending eigenvalues ε of L_B⁻¹(A − B)L_B⁻ᵀ for A = first's matrix and B = ref's (same
-    side), (n, d). Two user-given factors use F = L_B⁻¹(L_A − L_B): E = F + Fᵀ + FFᵀ; otherwise
+def matrix_difference_whitened(first: Covariance, ref: Covariance) -> Any:
+    """E = L_B⁻¹(A − B)L_B⁻ᵀ, symmetrised, for A = first's matrix and B = ref's (same side),
+    (n, d, d). Two user-given factors use F = L_B⁻¹(L_A − L_B): E = F + Fᵀ + FFᵀ; otherwise
     A − B comes from the double-double matrices."""
     ops = ref.ops
     ref_full = ref.to_full()
@@ -185,7 +240,7 @@ def matrix_difference_eigvals(first: Covariance, ref: Covariance) -> Any:
             and ref.factor_given:
         f = solve(ref.factor, first.factor - ref.factor, lower=True)
         f_t = ops.matrix_transpose(f)
-        return ops.eigvalsh(_symmetric(ops, f + f_t + f @ f_t))
+        return _symmetric(ops, f + f_t + f @ f_t)
     (a_hi, a_lo), (b_hi, b_lo) = _side_dd(first), _side_dd(ref)
     diff = (a_hi - b_hi) + (a_lo - b_lo)
     half = solve(ref_full.factor, diff, lower=True)  # L_B⁻¹ D
@@ -193,7 +248,7 @@ def matrix_difference_eigvals(first: Covariance, ref: Covariance) -> Any:
     if ref_full.backward_error is not None:
         shift = ref_full.backward_error @ e
         e = e - 0.5 * (shift + ops.matrix_transpose(shift))
-    return ops.eigvalsh(_symmetric(ops, e))
+    return _symmetric(ops, e)
 
 
 def precision_whitened(sigma_dd: tuple[Any, Any], ref: FullPrecision) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from gaussdiv.numerics.error_free import two_product
 from gaussdiv.relations.base import PairRelation, PairTerms, Spectrum, terms_from
-from gaussdiv.relations.dense import DenseRelation, factor_terms, matrix_difference_eigvals
+from gaussdiv.relations.dense import DenseRelation, factor_terms, matrix_difference_whitened
 from gaussdiv.relations.registry import register
 from gaussdiv.structures import FullCovariance, KroneckerCovariance
 
@@ -38,12 +38,13 @@ class KroneckerRelation(PairRelation):
     def spectrum(self, p: KroneckerCovariance, q: KroneckerCovariance) -> Spectrum | None:
         if not _same_sizes(p, q):
             return self.dense.spectrum(p, q)
-        xp = p.ops.xp
+        ops = p.ops
+        xp = ops.xp
         _, logdet_a = factor_terms(p.a, q.a)
         # c = the geometric mean of the α: ln c = ln(|A₁|/|A₂|) / p = −logdet_a / p.
         c = xp.exp(-logdet_a / p.a.dim)[..., None, None]
-        a = matrix_difference_eigvals(_divided(p.a, c), q.a)[..., :, None]
-        b = matrix_difference_eigvals(_multiplied(p.b, c), q.b)[..., None, :]
+        a = ops.eigvalsh(matrix_difference_whitened(_divided(p.a, c), q.a))[..., :, None]
+        b = ops.eigvalsh(matrix_difference_whitened(_multiplied(p.b, c), q.b))[..., None, :]
         eps = a + b + a * b
         log_lam = xp.log1p(a) + xp.log1p(b)
         n = eps.shape[0]
@@ -71,7 +72,7 @@ def _multiplied(m: FullCovariance, c: Any) -> _DoubleDouble:
 
 
 class _DoubleDouble:
-    """A scaled Kronecker factor as its dense (hi, lo): all that matrix_difference_eigvals
+    """A scaled Kronecker factor as its dense (hi, lo): all that matrix_difference_whitened
     asks of its first argument."""
 
     def __init__(self, hi: Any, lo: Any) -> None:

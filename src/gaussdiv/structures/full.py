@@ -23,8 +23,7 @@ from gaussdiv.validation import (
     check_finite,
     check_lower_triangular,
     check_square,
-    check_symmetric,
-    cholesky_checked,
+    factor_checked,
 )
 
 # Corrections for the factor's backward error (≈ κ·u relative) are applied when a cheap lower
@@ -53,9 +52,7 @@ class Factored(Covariance):
         check_dtype(matrix, name, ops)
         matrix = ctx.freeze(matrix)
         check_square(matrix, name)
-        check_finite(matrix, name, ops)
-        check_symmetric(matrix, name, ops)
-        return cls(matrix, cholesky_checked(matrix, name, ops))
+        return cls(matrix, factor_checked(matrix, name, ops))
 
     @classmethod
     def from_factor(cls, factor: Any, *, name: str, ctx: ArrayContext | None = None) -> Any:
@@ -103,7 +100,18 @@ class Factored(Covariance):
         """
         if self.matrix is None or not self.needs_refinement:
             return None
-        return self._whitened(cholesky_residual(self.ops, self.matrix, self.factor))
+        ops, rows = self.ops, np.flatnonzero(self.refinement_mask)
+        if rows.size == self.refinement_mask.size:
+            return self._whitened(cholesky_residual(ops, self.matrix, self.factor))
+        # Only the elements whose bound reaches the threshold (elsewhere F is below u·d and
+        # left out): one ill-conditioned element no longer costs the whole batch.
+        index = ops.index_array(rows, like=self.factor)
+        some = self.take_flat(self.batch_shape, index)
+        f = some._whitened(cholesky_residual(ops, some.matrix, some.factor))
+        if f is None:
+            return None
+        flat = ops.xp.zeros_like(self.factor).reshape(-1, self.dim, self.dim)
+        return ops.scatter(flat, index, f).reshape(self.factor.shape)
 
     def whitened_residual(self) -> Any:
         """F of :attr:`backward_error` whatever the condition, from a residual accurate to
@@ -124,9 +132,15 @@ class Factored(Covariance):
         f = ops.solve_triangular(self.factor, ops.matrix_transpose(half), lower=True)
         return 0.5 * (f + ops.matrix_transpose(f))
 
-    @cached_property
+    @property
     def needs_refinement(self) -> bool:
-        """Whether some batch element has max Mᵢᵢ/Lᵢᵢ² ≥ 4 (never when traced).
+        """Whether some batch element has max Mᵢᵢ/Lᵢᵢ² ≥ 4 (never when traced)."""
+        return self.refinement_mask is not None
+
+    @cached_property
+    def refinement_mask(self) -> np.ndarray | None:
+        """Host mask (*batch) of the elements with max Mᵢᵢ/Lᵢᵢ² ≥ 4; None when there are none
+        or the factor is traced.
 
         With D = diag(M)^½, the pivots of the unit-diagonal D⁻¹MD⁻¹ are Lᵢᵢ²/Mᵢᵢ, each ≥ its
         λ_min, while its λ_max ≥ 1: so the bound is ≤ κ(D⁻¹MD⁻¹), the condition number that
@@ -135,16 +149,17 @@ class Factored(Covariance):
         """
         ops = self.ops
         if ops.is_traced(self.factor):
-            return False
-        largest = -ops.min_value(-self.condition_bound())  # the max, as −min(−x)
-        return not largest < _REFINE_MIN_CONDITION  # NaN (overflow) refines too
+            return None
+        bound = ops.to_numpy(self.condition_bound())
+        mask = np.asarray(~(bound < _REFINE_MIN_CONDITION))  # NaN (overflow) refines too
+        return mask if mask.any() else None
 
     def condition_bound(self) -> Any:
         """max Mᵢᵢ/Lᵢᵢ² per batch element (see :attr:`needs_refinement`)."""
         ops = self.ops
         with ops.no_grad(), np.errstate(over="ignore", under="ignore", divide="ignore"):
             factor = ops.stop_gradient(self.factor)
-            diagonal = ops.sum(factor * factor, -1)  # Mᵢᵢ
+            diagonal = ops.xp.einsum("...ij,...ij->...i", factor, factor)  # Mᵢᵢ
             ratio = diagonal / ops.diagonal(factor) ** 2
             return -ops.amin(-ratio, (-1,), keepdims=False)
 

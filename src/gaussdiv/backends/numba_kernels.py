@@ -1,0 +1,211 @@
+"""Compiled batched kernels for small dense matrices (numba), used by the NumPy backend.
+
+LAPACK is called once per matrix by NumPy's batched routines, with per-call overhead and
+temporaries that dominate at small d (measured: 100 000 8×8 systems solved by
+``np.linalg.solve`` take ≈ 0.14 s, this module's forward substitution ≈ 0.01 s). Each kernel
+here runs one loop over the batch (in parallel threads), one element at a time in cache:
+
+- :func:`checked_cholesky` — finiteness, symmetry (|Aᵢⱼ − Aⱼᵢ| ≤ √u · maxᵢⱼ|Aᵢⱼ|, as
+  :func:`gaussdiv.validation.check_symmetric`), the lower factor and its pivot test
+  (Lⱼⱼ² > d·u·Aⱼⱼ, as :func:`gaussdiv.validation.cholesky_checked`) in one pass; a status per
+  element instead of an exception, so callers name the failing element with the same checks
+  as the uncompiled path.
+- :func:`solve_triangular` — T X = B by substitution, T (n, d, d), B (n, d, k).
+- :func:`whitened_trace` — tr(B⁻¹A) = ‖L_B⁻¹L_A‖²_F and ln|B|/|A| = 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)
+  without forming L_B⁻¹L_A: d³/6 multiply-adds and O(d) scratch per element.
+- :func:`trace_series_excess` — Σ g(εᵢ), g(ε) = ε − ln(1 + ε), over the eigenvalues of a small
+  symmetric E without computing them: Σ_{k≥2} (−1)ᵏ tr(Eᵏ)/k, summed to K terms with
+  ρ^(K−1) ≤ u/2 for ρ ≤ ‖E‖_F ≤ 1/16. The tail is ≤ Σε²·ρ^(K−1)/((K+1)(1−ρ)) and the sum is
+  ≥ Σε²/2·(1 − 2ρ/3), so it is below u relative; rounding in tr(Eᵏ) (k ≥ 3) adds ≈ k·d·u·ρ^(k−2)
+  relative. For P ≈ Q (‖E‖ ≈ 1e-8: K = 3) this is two d×d products instead of an eigenvalue
+  decomposition (≈ 10× faster at d = 8, where LAPACK's per-matrix overhead dominates).
+
+The arithmetic is the textbook one, in the input's dtype: results agree with LAPACK's to a few
+units in the last place (a different, equally backward-stable operation order). Compiled on
+first use and cached on disk (``cache=True``); importing this module imports numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Status codes of :func:`checked_cholesky`, per batch element.
+OK, NOT_FINITE, NOT_SYMMETRIC, NOT_DEFINITE = 0, 1, 2, 3
+
+
+@njit(parallel=True, cache=True)
+def _cholesky_batch(a, out, status):  # pragma: no cover (compiled)
+    n, d, _ = a.shape
+    eps = np.finfo(a.dtype).eps
+    root_eps = np.sqrt(eps)
+    for i in prange(n):
+        m = a[i]
+        lower = out[i]
+        state = OK
+        scale = 0.0
+        for r in range(d):
+            for c in range(d):
+                v = m[r, c]
+                if not np.isfinite(v):
+                    state = NOT_FINITE
+                elif abs(v) > scale:
+                    scale = abs(v)
+        if state == OK:
+            tol = root_eps * scale
+            for r in range(d):
+                for c in range(r):
+                    if abs(m[r, c] - m[c, r]) > tol:
+                        state = NOT_SYMMETRIC
+        if state == OK:
+            for j in range(d):
+                pivot = m[j, j]
+                for k in range(j):
+                    pivot -= lower[j, k] * lower[j, k]
+                if not pivot > d * eps * m[j, j]:
+                    state = NOT_DEFINITE
+                    break
+                root = np.sqrt(pivot)
+                lower[j, j] = root
+                for r in range(j + 1, d):
+                    t = m[r, j]
+                    for k in range(j):
+                        t -= lower[r, k] * lower[j, k]
+                    lower[r, j] = t / root
+                for c in range(j + 1, d):
+                    lower[j, c] = 0
+        status[i] = state
+
+
+@njit(parallel=True, cache=True)
+def _solve_lower_batch(t, b, out):  # pragma: no cover (compiled)
+    n, d, k = b.shape
+    for i in prange(n):
+        tri, rhs, x = t[i], b[i], out[i]
+        for r in range(d):
+            for c in range(k):
+                x[r, c] = rhs[r, c]
+            for j in range(r):
+                f = tri[r, j]
+                for c in range(k):
+                    x[r, c] -= f * x[j, c]
+            for c in range(k):
+                x[r, c] /= tri[r, r]
+
+
+@njit(parallel=True, cache=True)
+def _solve_upper_batch(t, b, out):  # pragma: no cover (compiled)
+    n, d, k = b.shape
+    for i in prange(n):
+        tri, rhs, x = t[i], b[i], out[i]
+        for r in range(d - 1, -1, -1):
+            for c in range(k):
+                x[r, c] = rhs[r, c]
+            for j in range(r + 1, d):
+                f = tri[r, j]
+                for c in range(k):
+                    x[r, c] -= f * x[j, c]
+            for c in range(k):
+                x[r, c] /= tri[r, r]
+
+
+@njit(parallel=True, cache=True)
+def _whitened_trace_batch(ref, first, trace, logdet_ratio):  # pragma: no cover (compiled)
+    n, d, _ = ref.shape
+    for i in prange(n):
+        b, a = ref[i], first[i]
+        column = np.empty(d, dtype=ref.dtype)
+        total = 0.0
+        for j in range(d):  # column j of L_B⁻¹L_A: zero above row j (both lower triangular)
+            for r in range(j, d):
+                t = a[r, j]
+                for k in range(j, r):
+                    t -= b[r, k] * column[k]
+                column[r] = t / b[r, r]
+                total += column[r] * column[r]
+        trace[i] = total
+        log_sum = 0.0
+        for j in range(d):
+            log_sum += np.log(b[j, j] / a[j, j])
+        logdet_ratio[i] = 2 * log_sum
+
+
+@njit(parallel=True, cache=True)
+def _trace_series_batch(e, radius, values, ok):  # pragma: no cover (compiled)
+    n, d, _ = e.shape
+    eps = np.finfo(e.dtype).eps
+    for i in prange(n):
+        m = e[i]
+        squares = 0.0
+        for r in range(d):
+            for c in range(d):
+                squares += m[r, c] * m[r, c]
+        norm = np.sqrt(squares)  # ‖E‖_F ≥ ρ(E)
+        if not norm <= radius:
+            ok[i] = False
+            values[i] = 0.0
+            continue
+        ok[i] = True
+        # Terms k = 2 … K with ρ^(K−1) ≤ u/2: the tail is then ≤ u relative (module doc).
+        terms = 2
+        bound = norm
+        while bound > eps / 2 and terms < 64:
+            bound *= norm
+            terms += 1
+        traces = np.empty(terms + 1)
+        traces[2] = squares
+        power = m.copy()
+        product = np.empty_like(m)
+        for k in range(3, terms + 1):  # power = Eᵏ⁻¹; tr(Eᵏ) = Σ (Eᵏ⁻¹)ᵢⱼ Eⱼᵢ
+            for r in range(d):
+                for c in range(d):
+                    product[r, c] = 0.0
+                for j in range(d):
+                    f = power[r, j]
+                    for c in range(d):
+                        product[r, c] += f * m[j, c]
+            power, product = product, power
+            t = 0.0
+            for r in range(d):
+                for c in range(d):
+                    t += power[r, c] * m[c, r]
+            traces[k] = t
+        total = 0.0
+        for k in range(terms, 1, -1):  # smallest terms first
+            total += (-1.0) ** k * traces[k] / k
+        values[i] = total
+
+
+def checked_cholesky(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower factors of a (n, d, d) C-contiguous float batch and a status (n,) int8 per
+    element (OK, NOT_FINITE, NOT_SYMMETRIC, NOT_DEFINITE); factors of failed elements are
+    unspecified."""
+    out = np.empty_like(a)
+    status = np.empty(a.shape[0], dtype=np.int8)
+    _cholesky_batch(a, out, status)
+    return out, status
+
+
+def solve_triangular(t: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
+    """X with T X = B for C-contiguous T (n, d, d) and B (n, d, k) of one float dtype."""
+    out = np.empty_like(b)
+    (_solve_lower_batch if lower else _solve_upper_batch)(t, b, out)
+    return out
+
+
+def whitened_trace(ref: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(‖L_B⁻¹L_A‖²_F, 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)) per element for lower factors L_B = ref and
+    L_A = first, both C-contiguous (n, d, d) of one float dtype."""
+    trace = np.empty(ref.shape[0], dtype=ref.dtype)
+    logdet_ratio = np.empty(ref.shape[0], dtype=ref.dtype)
+    _whitened_trace_batch(ref, first, trace, logdet_ratio)
+    return trace, logdet_ratio
+
+
+def trace_series_excess(e: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Σᵢ g(εᵢ) = Σ_{k≥2} (−1)ᵏ tr(Eᵏ)/k for the eigenvalues ε of symmetric E (n, d, d),
+    where ‖E‖_F ≤ ``radius`` (``ok``); elsewhere ``ok`` is False and the value 0."""
+    values = np.empty(e.shape[0], dtype=e.dtype)
+    ok = np.empty(e.shape[0], dtype=np.bool_)
+    _trace_series_batch(e, radius, values, ok)
+    return values, ok

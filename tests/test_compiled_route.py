@@ -1,0 +1,204 @@
+"""The NumPy backend's compiled kernels (gaussdiv/backends/numba_kernels.py) against the same
+mpmath references as the single-pair suites, on batches, and the kernels on their own.
+
+test_pair_matrix.py and test_family_reference.py evaluate one pair per call, which the NumPy
+backend sends to LAPACK (batches below COMPILED_MIN_BATCH never touch numba). Here the cases of
+each (kind of P, kind of Q, d) are stacked into one batch — separated and near-identical pairs
+side by side, repeated past COMPILED_MIN_BATCH, built by the public constructors from the
+stacked inputs — and every element is checked against its reference on both routes: the
+compiled kernels, and LAPACK with the kernels switched off (what GAUSSDIV_NUMBA=0 does). A
+batch mixes elements that cancel with elements that do not, so the gathers and scatters of the
+refinement and of the per-element backward-error corrections are exercised too.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import groupby
+
+import numpy as np
+import pytest
+import test_family_reference as family
+import test_pair_matrix as pairs
+from test_pair_matrix import CONSTRUCTORS, inputs
+
+import gaussdiv
+from gaussdiv import Gaussian
+from gaussdiv.backends import numpy_backend
+from gaussdiv.numerics.series import excess_log1p
+
+numba_kernels = pytest.importorskip("gaussdiv.backends.numba_kernels")
+
+REPEATS = -(-numpy_backend.COMPILED_MIN_BATCH // 4)  # groups have ≥ 4 cases
+
+
+@pytest.fixture(params=["compiled", "lapack"])
+def route(request, monkeypatch) -> str:
+    """Run the test body with the compiled kernels, or with them switched off."""
+    if request.param == "lapack":
+        monkeypatch.setattr(numpy_backend, "compiled_kernels", lambda: None)
+    return request.param
+
+
+def batched(kind: str, d: int, cases: list, side: int) -> Gaussian:
+    """One Gaussian holding side ``side`` of every case, in order, built from stacked inputs."""
+    if kind == "standard":
+        return gaussdiv.stack([Gaussian.standard(d)] * len(cases))
+    arrays = [inputs(c, side) for c in cases]
+    stacked = [None if parts[0] is None else np.stack(parts) for parts in zip(*arrays, strict=True)]
+    return CONSTRUCTORS[kind](*stacked)
+
+
+def groups(cases: list, categories: tuple[str, ...]) -> list[tuple[str, list]]:
+    """The float64 cases of the given categories, by (kind1, kind2, d), each group repeated to
+    at least COMPILED_MIN_BATCH elements."""
+    chosen = [c for c in cases if c.category in categories and c.dtype == "float64"]
+    key = lambda c: (c.kind1, c.kind2, c.dim)  # noqa: E731
+    out = []
+    for (k1, k2, d), members in groupby(sorted(chosen, key=key), key=key):
+        members = list(members)
+        out.append((f"{k1}-{k2}-d{d}", members * REPEATS))
+    return out
+
+
+def check_kl_batch(cases: list) -> list[str]:
+    kind1, kind2, d = cases[0].kind1, cases[0].kind2, cases[0].dim
+    p, q = batched(kind1, d, cases, 1), batched(kind2, d, cases, 2)
+    values = np.asarray(gaussdiv.kl(p, q))
+    from_terms = np.asarray(gaussdiv.kl_terms(p, q).kl)
+    failures = []
+    if values.tobytes() != from_terms.tobytes():
+        failures.append("kl_terms(p, q).kl differs from kl(p, q)")
+    for i, case in enumerate(cases):
+        err = pairs.rel_err(values[i], pairs.ref(case))
+        if not err <= pairs.tolerance(case) or values[i] < 0:
+            failures.append(f"element {i} ({case.id}): KL {float(values[i])!r}, relative error "
+                            f"{err:.3g}")
+    return failures
+
+
+@pytest.mark.parametrize("cases", [pytest.param(c, id=i) for i, c in
+                                   groups(pairs.CASES, ("separated", "near"))])
+def test_batched_kl_matches_reference(route, cases):
+    failures = check_kl_batch(cases)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("cases", [pytest.param(c, id=i) for i, c in
+                                   groups(pairs.CASES, ("identical",))])
+def test_batched_identical_inputs_give_exactly_zero(route, cases):
+    p = batched(cases[0].kind1, cases[0].dim, cases, 1)
+    again = batched(cases[0].kind1, cases[0].dim, cases, 1)
+    for a, b in ((p, p), (p, again)):
+        values = np.asarray(gaussdiv.kl(a, b))
+        assert np.all(values == 0.0), values[values != 0]
+
+
+@pytest.mark.parametrize("cases", [pytest.param(c, id=i) for i, c in
+                                   groups(family.CASES, ("separated", "near"))])
+def test_batched_family_matches_reference(route, cases):
+    kind1, kind2, d = cases[0].kind1, cases[0].kind2, cases[0].dim
+    p, q = batched(kind1, d, cases, 1), batched(kind2, d, cases, 2)
+    failures = []
+    for key in family.KEYS:
+        values = np.asarray(family.divergence(key, p, q))
+        for i, case in enumerate(cases):
+            err = family.rel_err(values[i], family.ref(case, key))
+            if not err <= family.tolerance(case) or family.problems(key, values[i]):
+                failures.append(f"{family.label(key)} element {i} ({case.id}): "
+                                f"{float(values[i])!r}, relative error {err:.3g}")
+    assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------- the kernels
+def spd(rng: np.random.Generator, n: int, d: int, dtype=np.float64) -> np.ndarray:
+    a = rng.standard_normal((n, d, d))
+    return (a @ a.transpose(0, 2, 1) / d + np.eye(d)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d", [1, 2, 7, 33])
+def test_kernels_agree_with_lapack(d, dtype):
+    rng = np.random.default_rng(d)
+    a, b = spd(rng, 40, d, dtype), spd(rng, 40, d, dtype)
+    tol = 50 * d * np.finfo(dtype).eps
+    factor, status = numba_kernels.checked_cholesky(a)
+    assert not status.any()
+    assert np.allclose(factor, np.linalg.cholesky(a), rtol=tol, atol=tol)
+    assert np.all(np.triu(factor, 1) == 0)
+    lb = np.linalg.cholesky(b)
+    rhs = rng.standard_normal((40, d, 3)).astype(dtype)
+    for lower, t in ((True, lb), (False, lb.transpose(0, 2, 1).copy())):
+        x = numba_kernels.solve_triangular(t, rhs, lower)
+        assert np.allclose(t @ x, rhs, rtol=tol, atol=tol)
+    trace, logdet_ratio = numba_kernels.whitened_trace(lb, factor)
+    expected = np.trace(np.linalg.solve(b, a), axis1=-2, axis2=-1)
+    assert np.allclose(trace, expected, rtol=tol)
+    assert np.allclose(logdet_ratio, np.linalg.slogdet(b)[1] - np.linalg.slogdet(a)[1],
+                       rtol=tol, atol=tol)
+
+
+def test_cholesky_status_names_each_failure():
+    rng = np.random.default_rng(0)
+    a = spd(rng, 5, 4)
+    a[1, 2, 2] = np.nan
+    a[2, 0, 3] += 1.0  # not symmetric
+    a[3] = np.diag([1.0, -1.0, 1.0, 1.0])  # indefinite
+    a[4, :, 0] = a[4, :, 1] = a[4, 0] = a[4, 1] = 1.0  # two equal columns: singular
+    _, status = numba_kernels.checked_cholesky(a)
+    assert status.tolist() == [numba_kernels.OK, numba_kernels.NOT_FINITE,
+                               numba_kernels.NOT_SYMMETRIC, numba_kernels.NOT_DEFINITE,
+                               numba_kernels.NOT_DEFINITE]
+
+
+def test_construction_errors_match_the_lapack_route(monkeypatch):
+    rng = np.random.default_rng(1)
+    cases = {}
+    for name, edit in (("nan", lambda a: a.__setitem__((7, 1, 1), np.nan)),
+                       ("asym", lambda a: a.__setitem__((7, 0, 2), a[7, 0, 2] + 1)),
+                       ("indefinite", lambda a: a.__setitem__(7, -np.eye(3)))):
+        a = spd(rng, 30, 3)
+        edit(a)
+        cases[name] = a
+    messages = {}
+    for route in ("compiled", "lapack"):
+        if route == "lapack":
+            monkeypatch.setattr(numpy_backend, "compiled_kernels", lambda: None)
+        for name, a in cases.items():
+            with pytest.raises(gaussdiv.GaussianError) as info:
+                Gaussian(np.zeros((30, 3)), a)
+            messages[route, name] = (type(info.value), str(info.value))
+            assert "batch index 7" in str(info.value) or "(7, " in str(info.value)
+    for name in cases:
+        assert messages["compiled", name] == messages["lapack", name]
+
+
+def test_trace_series_matches_eigenvalues():
+    rng = np.random.default_rng(2)
+    e = rng.standard_normal((60, 6, 6))
+    e = e + e.transpose(0, 2, 1)
+    e *= (np.logspace(-12, 0, 60) / np.linalg.norm(e, axis=(-2, -1)))[:, None, None]
+    values, ok = numba_kernels.trace_series_excess(e, 1 / 16)
+    norms = np.linalg.norm(e, axis=(-2, -1))
+    assert np.array_equal(ok, norms <= 1 / 16)
+    expected = np.sum(excess_log1p(np.linalg.eigvalsh(e), np), -1)
+    assert np.allclose(values[ok], expected[ok], rtol=1e-12, atol=0)
+    assert np.all(values[~ok] == 0)
+
+
+def test_compiled_route_is_taken_for_dense_batches(monkeypatch):
+    calls = []
+    for name in ("checked_cholesky", "whitened_trace", "trace_series_excess"):
+        real = getattr(numba_kernels, name)
+        monkeypatch.setattr(numba_kernels, name,
+                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    rng = np.random.default_rng(3)
+    s = spd(rng, 32, 5)
+    p = Gaussian(np.zeros((32, 5)), s)
+    q = Gaussian(np.zeros((32, 5)), s + 1e-9 * np.eye(5))
+    value = gaussdiv.kl(p, q)
+    assert {"checked_cholesky", "whitened_trace", "trace_series_excess"} <= set(calls)
+    # KL(N(0, S) ‖ N(0, S + δI)) = ½ Σ g(−δ/(λ + δ))... to first order δ² tr(S⁻²)/4.
+    first_order = 1e-18 * np.trace(np.linalg.inv(s) @ np.linalg.inv(s), axis1=1, axis2=2) / 4
+    assert np.allclose(value, first_order, rtol=1e-6)
+    assert math.isfinite(float(value.sum()))
