@@ -122,9 +122,12 @@ def test_kernels_agree_with_lapack(d, dtype):
     rng = np.random.default_rng(d)
     a, b = spd(rng, 40, d, dtype), spd(rng, 40, d, dtype)
     tol = 50 * d * np.finfo(dtype).eps
-    factor, status = numba_kernels.checked_cholesky(a)
+    factor, status, bound = numba_kernels.checked_cholesky(a)
     assert not status.any()
     assert np.allclose(factor, np.linalg.cholesky(a), rtol=tol, atol=tol)
+    diagonal = np.diagonal(a, axis1=-2, axis2=-1)
+    pivots = np.diagonal(factor, axis1=-2, axis2=-1) ** 2
+    assert np.allclose(bound, np.max(diagonal / pivots, -1), rtol=tol)
     assert np.all(np.triu(factor, 1) == 0)
     lb = np.linalg.cholesky(b)
     rhs = rng.standard_normal((40, d, 3)).astype(dtype)
@@ -145,7 +148,7 @@ def test_cholesky_status_names_each_failure():
     a[2, 0, 3] += 1.0  # not symmetric
     a[3] = np.diag([1.0, -1.0, 1.0, 1.0])  # indefinite
     a[4, :, 0] = a[4, :, 1] = a[4, 0] = a[4, 1] = 1.0  # two equal columns: singular
-    _, status = numba_kernels.checked_cholesky(a)
+    _, status, _ = numba_kernels.checked_cholesky(a)
     assert status.tolist() == [numba_kernels.OK, numba_kernels.NOT_FINITE,
                                numba_kernels.NOT_SYMMETRIC, numba_kernels.NOT_DEFINITE,
                                numba_kernels.NOT_DEFINITE]

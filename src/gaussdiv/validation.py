@@ -114,21 +114,22 @@ def check_lower_triangular(t: Any, name: str, ops: Any) -> None:
         )
 
 
-def factor_checked(a: Any, name: str, ops: Any) -> Any:
-    """The lower Cholesky factor of a finite, symmetric, positive definite ``a``; otherwise the
-    error of :func:`check_finite`, :func:`check_symmetric` or :func:`cholesky_checked`.
+def factor_checked(a: Any, name: str, ops: Any) -> tuple[Any, Any]:
+    """The lower Cholesky factor of a finite, symmetric, positive definite ``a``, and its
+    condition bound max Aⱼⱼ/Lⱼⱼ² per element when that came for free (else None); otherwise
+    the error of :func:`check_finite`, :func:`check_symmetric` or :func:`cholesky_checked`.
 
     One fused pass where the backend has a compiled kernel for it; the step-by-step checks run
     only when that pass reports a failure (so messages are the same on every route).
     """
     fused = None if ops.is_traced(a) else ops.checked_cholesky(a)
     if fused is not None:
-        factor, status = fused
+        factor, status, bound = fused
         if not np.any(status):
-            return factor
+            return factor, bound
     check_finite(a, name, ops)
     check_symmetric(a, name, ops)
-    return cholesky_checked(a, name, ops)
+    return cholesky_checked(a, name, ops), None
 
 
 def cholesky_checked(a: Any, name: str, ops: Any) -> Any:

@@ -19,6 +19,10 @@ import numpy as np
 Draw = Callable[[tuple[int, ...], np.dtype, Any], Any]
 
 
+#: Status codes of :meth:`Backend.checked_cholesky`, per batch element.
+CHOLESKY_OK, CHOLESKY_NOT_FINITE, CHOLESKY_NOT_SYMMETRIC, CHOLESKY_NOT_DEFINITE = 0, 1, 2, 3
+
+
 class Backend(ABC):
     """One array framework. ``xp`` is its array namespace."""
 
@@ -97,10 +101,11 @@ class Backend(ABC):
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         """Solve T X = B for X, T (..., d, d) triangular, B (..., d, n); batches broadcast."""
 
-    def checked_cholesky(self, a: Any) -> tuple[Any, np.ndarray] | None:
+    def checked_cholesky(self, a: Any) -> tuple[Any, np.ndarray, Any] | None:
         """Fused value checks and factorisation, where a compiled kernel has them: the lower
-        factor of a (..., d, d) and a host status per batch element (see
-        :mod:`gaussdiv.backends.numba_kernels`), or None (the caller checks step by step)."""
+        factor of a (..., d, d), a host status and the condition bound max Aⱼⱼ/Lⱼⱼ² per batch
+        element (see :mod:`gaussdiv.backends.numba_kernels`), or None (the caller checks step
+        by step)."""
         return None
 
     def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:

@@ -6,10 +6,10 @@ temporaries that dominate at small d (measured: 100 000 8×8 systems solved by
 here runs one loop over the batch (in parallel threads), one element at a time in cache:
 
 - :func:`checked_cholesky` — finiteness, symmetry (|Aᵢⱼ − Aⱼᵢ| ≤ √u · maxᵢⱼ|Aᵢⱼ|, as
-  :func:`gaussdiv.validation.check_symmetric`), the lower factor and its pivot test
-  (Lⱼⱼ² > d·u·Aⱼⱼ, as :func:`gaussdiv.validation.cholesky_checked`) in one pass; a status per
-  element instead of an exception, so callers name the failing element with the same checks
-  as the uncompiled path.
+  :func:`gaussdiv.validation.check_symmetric`), the lower factor, its pivot test
+  (Lⱼⱼ² > d·u·Aⱼⱼ, as :func:`gaussdiv.validation.cholesky_checked`) and the condition bound
+  maxⱼ Aⱼⱼ/Lⱼⱼ² in one pass; a status per element instead of an exception, so callers name the
+  failing element with the same checks as the uncompiled path.
 - :func:`solve_triangular` — T X = B by substitution, T (n, d, d), B (n, d, k).
 - :func:`whitened_trace` — tr(B⁻¹A) = ‖L_B⁻¹L_A‖²_F and ln|B|/|A| = 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)
   without forming L_B⁻¹L_A: d³/6 multiply-adds and O(d) scratch per element.
@@ -30,12 +30,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: Status codes of :func:`checked_cholesky`, per batch element.
-OK, NOT_FINITE, NOT_SYMMETRIC, NOT_DEFINITE = 0, 1, 2, 3
+from gaussdiv.backends.base import CHOLESKY_NOT_DEFINITE as NOT_DEFINITE
+from gaussdiv.backends.base import CHOLESKY_NOT_FINITE as NOT_FINITE
+from gaussdiv.backends.base import CHOLESKY_NOT_SYMMETRIC as NOT_SYMMETRIC
+from gaussdiv.backends.base import CHOLESKY_OK as OK
 
 
 @njit(parallel=True, cache=True)
-def _cholesky_batch(a, out, status):  # pragma: no cover (compiled)
+def _cholesky_batch(a, out, status, bound):  # pragma: no cover (compiled)
     n, d, _ = a.shape
     eps = np.finfo(a.dtype).eps
     root_eps = np.sqrt(eps)
@@ -57,6 +59,7 @@ def _cholesky_batch(a, out, status):  # pragma: no cover (compiled)
                 for c in range(r):
                     if abs(m[r, c] - m[c, r]) > tol:
                         state = NOT_SYMMETRIC
+        largest = 0.0
         if state == OK:
             for j in range(d):
                 pivot = m[j, j]
@@ -65,6 +68,7 @@ def _cholesky_batch(a, out, status):  # pragma: no cover (compiled)
                 if not pivot > d * eps * m[j, j]:
                     state = NOT_DEFINITE
                     break
+                largest = max(largest, m[j, j] / pivot)
                 root = np.sqrt(pivot)
                 lower[j, j] = root
                 for r in range(j + 1, d):
@@ -75,6 +79,7 @@ def _cholesky_batch(a, out, status):  # pragma: no cover (compiled)
                 for c in range(j + 1, d):
                     lower[j, c] = 0
         status[i] = state
+        bound[i] = largest
 
 
 @njit(parallel=True, cache=True)
@@ -176,14 +181,16 @@ def _trace_series_batch(e, radius, values, ok):  # pragma: no cover (compiled)
         values[i] = total
 
 
-def checked_cholesky(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower factors of a (n, d, d) C-contiguous float batch and a status (n,) int8 per
-    element (OK, NOT_FINITE, NOT_SYMMETRIC, NOT_DEFINITE); factors of failed elements are
-    unspecified."""
+def checked_cholesky(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower factors of a (n, d, d) C-contiguous float batch, a status (n,) int8 per element
+    (OK, NOT_FINITE, NOT_SYMMETRIC, NOT_DEFINITE) and the condition bound maxⱼ Aⱼⱼ/Lⱼⱼ² (n,)
+    (:meth:`gaussdiv.structures.Factored.condition_bound`); factors and bounds of failed
+    elements are unspecified."""
     out = np.empty_like(a)
     status = np.empty(a.shape[0], dtype=np.int8)
-    _cholesky_batch(a, out, status)
-    return out, status
+    bound = np.empty(a.shape[0], dtype=a.dtype)
+    _cholesky_batch(a, out, status, bound)
+    return out, status, bound
 
 
 def solve_triangular(t: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:

@@ -125,14 +125,14 @@ class NumpyBackend(Backend):
     def eigvalsh(self, a: Any) -> Any:
         return np.linalg.eigvalsh(a)
 
-    def checked_cholesky(self, a: Any) -> tuple[Any, np.ndarray] | None:
+    def checked_cholesky(self, a: Any) -> tuple[Any, np.ndarray, Any] | None:
         batch, d = tuple(a.shape[:-2]), a.shape[-1]
         count = int(np.prod(batch, dtype=np.int64))
         kernels = _compiled_for(count, d, a)
         if kernels is None:
             return None
-        factor, status = kernels.checked_cholesky(_flat(a, batch, count))
-        return factor.reshape(a.shape), status.reshape(batch)
+        factor, status, bound = kernels.checked_cholesky(_flat(a, batch, count))
+        return factor.reshape(a.shape), status.reshape(batch), bound.reshape(batch)
 
     def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:
         batch = broadcast_shapes(tuple(ref.shape[:-2]), tuple(first.shape[:-2]))

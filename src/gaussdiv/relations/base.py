@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gaussdiv.backends.base import CHOLESKY_NOT_DEFINITE, CHOLESKY_OK
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.structures import Covariance, FullCovariance
 
@@ -97,6 +98,18 @@ def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovarianc
     """αΣ₂ + (1−α)Σ₁ densely, factored; elements that are not positive definite hold I."""
     ops = p.ops
     mixed = alpha * q.dense() + (1 - alpha) * p.dense()
+    fused = None if ops.is_traced(mixed) else ops.checked_cholesky(mixed)
+    if fused is not None and np.all((fused[1] == CHOLESKY_OK)
+                                    | (fused[1] == CHOLESKY_NOT_DEFINITE)):
+        # Per element, in one pass (LAPACK's batched Cholesky fails for the whole batch).
+        factor, status, _ = fused
+        if not status.any():
+            return FullCovariance(mixed, factor), None
+        definite = status == CHOLESKY_OK
+        eye = ops.eye(p.dim, p.dtype, like=mixed)
+        keep = definite[..., None, None]
+        return (FullCovariance(ops.xp.where(keep, mixed, eye), ops.xp.where(keep, factor, eye)),
+                definite)
     try:
         factor = ops.cholesky(mixed)
     except ops.LinAlgError:  # NumPy and torch fail for the whole batch: find the elements

@@ -52,7 +52,11 @@ class Factored(Covariance):
         check_dtype(matrix, name, ops)
         matrix = ctx.freeze(matrix)
         check_square(matrix, name)
-        return cls(matrix, factor_checked(matrix, name, ops))
+        factor, bound = factor_checked(matrix, name, ops)
+        out = cls(matrix, factor)
+        if bound is not None:  # this object's cache only: batch views recompute theirs
+            out.__dict__["_condition_bound"] = bound
+        return out
 
     @classmethod
     def from_factor(cls, factor: Any, *, name: str, ctx: ArrayContext | None = None) -> Any:
@@ -156,10 +160,17 @@ class Factored(Covariance):
 
     def condition_bound(self) -> Any:
         """max Mᵢᵢ/Lᵢᵢ² per batch element (see :attr:`needs_refinement`)."""
+        return self._condition_bound
+
+    @cached_property
+    def _condition_bound(self) -> Any:
         ops = self.ops
         with ops.no_grad(), np.errstate(over="ignore", under="ignore", divide="ignore"):
             factor = ops.stop_gradient(self.factor)
-            diagonal = ops.xp.einsum("...ij,...ij->...i", factor, factor)  # Mᵢᵢ
+            if self.matrix is not None:  # Mᵢᵢ as given: O(d) per element
+                diagonal = ops.diagonal(ops.stop_gradient(self.matrix))
+            else:
+                diagonal = ops.xp.einsum("...ij,...ij->...i", factor, factor)
             ratio = diagonal / ops.diagonal(factor) ** 2
             return -ops.amin(-ratio, (-1,), keepdims=False)
 
