@@ -120,6 +120,11 @@ class Backend(ABC):
         decomposes E); None where there is no such kernel."""
         return None
 
+    def difference_excess(self, a: Any, b: Any, ref: Any) -> tuple[Any, np.ndarray] | None:
+        """:meth:`trace_series_excess` of E = L⁻¹(A − B)L⁻ᵀ for matrices A, B (..., d, d) and
+        the lower factor L = ``ref`` of B, from one fused kernel; None where there is none."""
+        return None
+
     def upper_is_zero(self, t: Any) -> bool:
         """Whether every entry above the diagonal of t (..., d, d) is exactly 0."""
         return not bool(self.xp.any(self.xp.triu(self.stop_gradient(t), 1)))

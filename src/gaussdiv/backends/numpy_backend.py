@@ -153,6 +153,16 @@ class NumpyBackend(Backend):
         values, ok = kernels.trace_series_excess(_flat(e, batch, count), TRACE_SERIES_RADIUS)
         return values.reshape(batch), ok.reshape(batch)
 
+    def difference_excess(self, a: Any, b: Any, ref: Any) -> tuple[Any, np.ndarray] | None:
+        batch = broadcast_shapes(*(tuple(x.shape[:-2]) for x in (a, b, ref)))
+        count = int(np.prod(batch, dtype=np.int64))
+        kernels = _compiled_for(count, ref.shape[-1], a, b, ref)
+        if kernels is None:
+            return None
+        values, ok = kernels.difference_excess(*(_flat(x, batch, count) for x in (a, b, ref)),
+                                               TRACE_SERIES_RADIUS)
+        return values.reshape(batch), ok.reshape(batch)
+
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         batch = broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))
         count = int(np.prod(batch, dtype=np.int64))

@@ -70,9 +70,14 @@ def refine_cancelling(fast: Any, magnitude: Any, p: Covariance, q: Covariance, e
             if message is not None:
                 warnings.warn(message, AccuracyWarning, stacklevel=4)
             flat = plain.reshape(-1)
-            rows = ops.index_array(np.flatnonzero(mask), like=flat)
-            values = exact(p.take_flat(shape, rows), q.take_flat(shape, rows), flat[rows])
-            refined = ops.scatter(flat, rows, values).reshape(shape)
+            if mask.all():  # views, no gather (a batch of near-identical pairs)
+                values = exact(p.take_flat(shape, slice(None)), q.take_flat(shape, slice(None)),
+                               flat)
+                refined = values.reshape(shape)
+            else:
+                rows = ops.index_array(np.flatnonzero(mask), like=flat)
+                values = exact(p.take_flat(shape, rows), q.take_flat(shape, rows), flat[rows])
+                refined = ops.scatter(flat, rows, values).reshape(shape)
     return ops.with_gradient_of(refined, fast)
 
 

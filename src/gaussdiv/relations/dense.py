@@ -199,7 +199,43 @@ def dense_spectrum(p: Covariance, q: Covariance) -> Spectrum:
 
 def dense_exact_excess(p: Covariance, q: Covariance, fast: Any) -> Any:
     """Σ g(εᵢ) for a flat batch: from the trace series of E where the backend has the fused
-    kernel and ‖E‖_F is small (P ≈ Q), from E's eigenvalues elsewhere."""
+    kernels and ‖E‖_F is small (P ≈ Q), from E's eigenvalues elsewhere."""
+    ops = p.ops
+    fused = _fused_difference_excess(p, q)
+    if fused is None:
+        return _whitened_excess(p, q, fast)
+    values, done = fused
+    if done.all():
+        return values
+    rows = ops.index_array(np.flatnonzero(~done), like=values)
+    n = (int(values.shape[0]),)
+    rest = _whitened_excess(p.take_flat(n, rows), q.take_flat(n, rows), fast[rows])
+    return ops.scatter(values, rows, rest)
+
+
+def _fused_difference_excess(p: Covariance, q: Covariance) -> tuple[Any, np.ndarray] | None:
+    """The trace series of E straight from the two user-given matrices of one side (and the
+    reference's factor) in one kernel, with a host mask of the elements it settled: ‖E‖_F
+    small and no backward-error correction due for the reference. None where it does not
+    apply (other structures, no kernel)."""
+    p_prec, q_prec = isinstance(p, FullPrecision), isinstance(q, FullPrecision)
+    if p_prec != q_prec:
+        return None
+    first, ref = (q, p) if p_prec else (p, q)
+    a, b = _given_matrix(first), _given_matrix(ref)
+    if a is None or b is None:
+        return None
+    fused = p.ops.difference_excess(a, b, ref.factor)
+    if fused is None:
+        return None
+    values, done = fused
+    if ref.refinement_mask is not None:
+        done = done & ~np.broadcast_to(ref.refinement_mask, done.shape)
+    return values, done
+
+
+def _whitened_excess(p: Covariance, q: Covariance, fast: Any) -> Any:
+    """Σ g(εᵢ) from E = :func:`dense_whitened` (trace series where small, else eigenvalues)."""
     ops = p.ops
     whitened = dense_whitened(p, q)
     if whitened is None:
@@ -241,8 +277,11 @@ def matrix_difference_whitened(first: Covariance, ref: Covariance) -> Any:
         f = solve(ref.factor, first.factor - ref.factor, lower=True)
         f_t = ops.matrix_transpose(f)
         return _symmetric(ops, f + f_t + f @ f_t)
-    (a_hi, a_lo), (b_hi, b_lo) = _side_dd(first), _side_dd(ref)
-    diff = (a_hi - b_hi) + (a_lo - b_lo)
+    if _given_matrix(first) is not None and _given_matrix(ref) is not None:
+        diff = _given_matrix(first) - _given_matrix(ref)  # both exact: one rounding
+    else:
+        (a_hi, a_lo), (b_hi, b_lo) = _side_dd(first), _side_dd(ref)
+        diff = (a_hi - b_hi) + (a_lo - b_lo)
     half = solve(ref_full.factor, diff, lower=True)  # L_B⁻¹ D
     e = solve(ref_full.factor, ops.matrix_transpose(half), lower=True)
     if ref_full.backward_error is not None:
@@ -268,6 +307,11 @@ def precision_whitened(sigma_dd: tuple[Any, Any], ref: FullPrecision) -> Any:
     if f is not None:
         e = e + f + 0.5 * (f @ e + e @ f)
     return _symmetric(ops, e)
+
+
+def _given_matrix(cov: Covariance) -> Any:
+    """The user's own matrix of a full structure (its side's: Λ for a precision), else None."""
+    return cov.matrix if isinstance(cov, Factored) else None
 
 
 def _side_dd(cov: Covariance) -> tuple[Any, Any]:

@@ -37,6 +37,9 @@ class Covariance(ABC):
     array_fields: ClassVar[dict[str, int]] = {}
     #: Fields holding nested structures (mapped over like arrays).
     child_fields: ClassVar[tuple[str, ...]] = ()
+    #: Per-element results cached on an instance (``functools.cached_property`` names) and
+    #: their core axes: batch operations carry them over to the new instance when present.
+    cached_arrays: ClassVar[dict[str, int]] = {}
     _ops: Backend
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -142,7 +145,11 @@ class Covariance(ABC):
         changes = {name: fn(getattr(self, name), core) if getattr(self, name) is not None
                    else None for name, core in self.array_fields.items()}
         changes.update({name: getattr(self, name).map_arrays(fn) for name in self.child_fields})
-        return dataclasses.replace(self, **changes)
+        out = dataclasses.replace(self, **changes)
+        for name, core in self.cached_arrays.items():
+            if name in self.__dict__:
+                out.__dict__[name] = fn(self.__dict__[name], core)
+        return out
 
     def broadcast_batch(self: S, shape: tuple[int, ...]) -> S:
         """The structure with every array broadcast to batch shape ``shape`` (views)."""

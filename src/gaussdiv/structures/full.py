@@ -41,6 +41,7 @@ class Factored(Covariance):
     factor: Any
 
     array_fields: ClassVar[dict[str, int]] = {"matrix": 2, "factor": 2}
+    cached_arrays: ClassVar[dict[str, int]] = {"_condition_bound": 0}
     #: "covariance" or "precision": which matrix M is (used in messages).
     describes: ClassVar[str]
 
