@@ -696,6 +696,24 @@ def test_later_edits_to_caller_arrays_do_not_reach_the_gaussian(ctor, key):
     assert gd.kl(p, ref) == kl_before
 
 
+def test_arrays_nothing_can_write_to_are_kept_without_a_copy():
+    a = _inputs()
+    mean, cov = a["mean2"], a["cov2"]
+    for value in (mean, cov):
+        value.flags.writeable = False
+    p = gd.Gaussian(mean, cov)
+    assert np.shares_memory(p.mean, mean) and np.shares_memory(p.cov.matrix, cov)
+    # A read-only view of memory the caller can still write through is copied.
+    writable = a["mean1"]
+    view = writable.view()
+    view.flags.writeable = False
+    q = gd.Gaussian(view, a["cov1"])
+    assert not np.shares_memory(q.mean, writable)
+    before = gd.kl(p, q)
+    writable[:] = 1e6
+    np.testing.assert_array_equal(gd.kl(p, q), before)
+
+
 def test_integer_inputs_are_copied_too():
     mean = np.array([1, 2])
     cov = np.array([[2, 1], [1, 2]])

@@ -53,6 +53,16 @@ def _compiled_for(count: int, d: int, *arrays: Any) -> ModuleType | None:
     return compiled_kernels()
 
 
+def _immutable(x: np.ndarray) -> bool:
+    """Whether no one can write to x's memory: x and every array it views are read-only, and
+    the memory is an array's own or an immutable ``bytes`` object."""
+    while isinstance(x, np.ndarray):
+        if x.flags.writeable:
+            return False
+        x = x.base
+    return x is None or isinstance(x, bytes)
+
+
 def _flat(x: np.ndarray, batch: tuple[int, ...], count: int) -> np.ndarray:
     """x broadcast to ``batch`` and flattened to (count, *core), C-contiguous."""
     core = x.shape[len(x.shape) - 2:]
@@ -74,7 +84,11 @@ class NumpyBackend(Backend):
         return np.asarray(x, dtype=dtype)
 
     def freeze(self, x: Any, dtype: np.dtype, like: Any = None) -> Any:
-        """A private read-only copy, so later edits to the caller's array cannot reach us."""
+        """A private read-only copy, so later edits to the caller's array cannot reach us; an
+        array nothing can write to (read-only, and so is all memory under it) is kept as it is,
+        without the copy."""
+        if isinstance(x, np.ndarray) and x.dtype == dtype and _immutable(x):
+            return x
         out = np.array(x, dtype=dtype, copy=True)
         out.flags.writeable = False
         return out
