@@ -34,9 +34,13 @@ REPEATS = -(-numpy_backend.COMPILED_MIN_BATCH // 4)  # groups have ≥ 4 cases
 
 @pytest.fixture(params=["compiled", "lapack"])
 def route(request, monkeypatch) -> str:
-    """Run the test body with the compiled kernels, or with them switched off."""
+    """Run the test body with the compiled kernels wherever they apply (the size thresholds
+    lowered to one element, so the elementwise diagonal kernels run on these small batches
+    too), or with them switched off."""
     if request.param == "lapack":
         monkeypatch.setattr(numpy_backend, "compiled_kernels", lambda: None)
+    else:
+        monkeypatch.setattr(numpy_backend, "COMPILED_MIN_ENTRIES", 1)
     return request.param
 
 
@@ -195,6 +199,20 @@ def test_trace_series_matches_eigenvalues():
     assert np.array_equal(fused_ok[5:-5], ok[5:-5])  # A − B rounds: the edge may move
     both = fused_ok & ok & (norms > 1e-10)  # below, A − B has lost E's digits to rounding
     assert np.allclose(fused[both], expected[both], rtol=1e-6, atol=0)
+
+
+def test_compiled_route_is_taken_for_diagonal_batches(monkeypatch):
+    calls = []
+    for name in ("log_ratio_terms", "diagonal_mahalanobis"):
+        real = getattr(numba_kernels, name)
+        monkeypatch.setattr(numba_kernels, name,
+                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    rng = np.random.default_rng(4)
+    mu, logvar = rng.standard_normal((2, 200, 32))
+    value = gaussdiv.kl(Gaussian.diag(mu, logvar=logvar), Gaussian.standard(32))
+    assert set(calls) == {"log_ratio_terms", "diagonal_mahalanobis"}
+    expected = 0.5 * np.sum(np.expm1(logvar) - logvar + mu**2, -1)
+    np.testing.assert_allclose(value, expected, rtol=1e-13)
 
 
 def test_compiled_route_is_taken_for_dense_batches(monkeypatch):

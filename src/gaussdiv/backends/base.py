@@ -125,6 +125,17 @@ class Backend(ABC):
         the lower factor L = ``ref`` of B, from one fused kernel; None where there is none."""
         return None
 
+    def log_ratio_terms(self, l1: Any, l2: Any, convert: int) -> tuple[Any, Any, Any] | None:
+        """(Σ expm1(ln λⱼ), Σ ln λⱼ, Σ |ln λⱼ| + cⱼ) over the last axis for ln λ = l1 − l2
+        (last axes d or 1, batches broadcast; cⱼ = |l1ⱼ|, |l2ⱼ| or 0 for ``convert`` 1, 2, 0)
+        from one fused kernel, or None where there is none."""
+        return None
+
+    def diagonal_mahalanobis(self, x: Any, param: Any, kind: str) -> Any:
+        """Σⱼ xⱼ²/vⱼ over the last axis, v held as ``param`` of ``kind`` ("var", "std",
+        "logvar"), from one fused kernel, or None where there is none."""
+        return None
+
     def upper_is_zero(self, t: Any) -> bool:
         """Whether every entry above the diagonal of t (..., d, d) is exactly 0."""
         return not bool(self.xp.any(self.xp.triu(self.stop_gradient(t), 1)))

@@ -26,6 +26,7 @@ _LAPACK_LOOP_MIN_DIM = 128
 # LAPACK's blocked, vectorised factorisations.
 COMPILED_MIN_BATCH = 16
 COMPILED_MAX_DIM = 64
+COMPILED_MIN_ENTRIES = 4096  # elementwise kernels (diagonal structures)
 _COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: ‖E‖_F up to which Σ g(ε) comes from the trace series (numba_kernels.trace_series_excess).
 TRACE_SERIES_RADIUS = 1 / 16
@@ -61,6 +62,22 @@ def _immutable(x: np.ndarray) -> bool:
             return False
         x = x.base
     return x is None or isinstance(x, bytes)
+
+
+def _compiled_rows(*arrays: Any) -> ModuleType | None:
+    """The kernels, if they apply to these (*batch, d or 1) arrays: one float dtype and at
+    least COMPILED_MIN_ENTRIES entries in all (below, NumPy's own loops are as fast)."""
+    dtype = arrays[0].dtype
+    if dtype not in _COMPILED_DTYPES or any(x.dtype != dtype for x in arrays) \
+            or max(x.size for x in arrays) < COMPILED_MIN_ENTRIES:
+        return None
+    return compiled_kernels()
+
+
+def _rows(x: np.ndarray, batch: tuple[int, ...], count: int) -> np.ndarray:
+    """x (*b, k) broadcast to (*batch, k) and flattened to (count, k), C-contiguous."""
+    k = x.shape[-1]
+    return np.ascontiguousarray(np.broadcast_to(x, (*batch, k)).reshape(count, k))
 
 
 def _flat(x: np.ndarray, batch: tuple[int, ...], count: int) -> np.ndarray:
@@ -184,6 +201,26 @@ class NumpyBackend(Backend):
         values, ok = kernels.difference_excess(*(_flat(x, batch, count) for x in (a, b, ref)),
                                                TRACE_SERIES_RADIUS)
         return values.reshape(batch), ok.reshape(batch)
+
+    def log_ratio_terms(self, l1: Any, l2: Any, convert: int) -> tuple[Any, Any, Any] | None:
+        kernels = _compiled_rows(l1, l2)
+        if kernels is None:
+            return None
+        batch = broadcast_shapes(tuple(l1.shape[:-1]), tuple(l2.shape[:-1]))
+        count = int(np.prod(batch, dtype=np.int64))
+        sums = kernels.log_ratio_terms(_rows(l1, batch, count), _rows(l2, batch, count), convert)
+        return tuple(x.reshape(batch) for x in sums)
+
+    def diagonal_mahalanobis(self, x: Any, param: Any, kind: str) -> Any:
+        kernels = _compiled_rows(x, param)
+        if kernels is None:
+            return None
+        batch = broadcast_shapes(tuple(x.shape[:-1]), tuple(param.shape[:-1]))
+        count = int(np.prod(batch, dtype=np.int64))
+        code = {"var": kernels.VAR, "std": kernels.STD, "logvar": kernels.LOGVAR}[kind]
+        out = kernels.diagonal_mahalanobis(_rows(x, batch, count), _rows(param, batch, count),
+                                           code)
+        return out.reshape(batch)
 
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         batch = broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))

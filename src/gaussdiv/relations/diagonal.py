@@ -27,6 +27,11 @@ class DiagonalRelation(PairRelation):
     def terms(self, p: DiagonalCovariance, q: DiagonalCovariance) -> PairTerms:
         ops = p.ops
         d = p.dim
+        fused = _fused_log_terms(p, q)
+        if fused is not None:
+            eps_sum, log_sum, spread = fused
+            excess = eps_sum - log_sum
+            return PairTerms(d + eps_sum, -log_sum, excess, excess + 2 * spread)
         eps, log_lam, conversion = fast_eigenvalue_terms(p, q)
         eps_sum, log_sum = sum_over_dim(eps, d, ops), sum_over_dim(log_lam, d, ops)
         excess = eps_sum - log_sum
@@ -56,6 +61,18 @@ class DiagonalRelation(PairRelation):
         definite = ops.amin(mixed, (-1,), keepdims=False) > 0
         safe = ops.xp.where(definite[..., None], mixed, 1.0 + 0.0 * mixed)
         return DiagonalCovariance("var", safe, p.dim), definite
+
+
+def _fused_log_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any] | None:
+    """The sums of :func:`fast_eigenvalue_terms`' logvar case (Σ εᵢ, Σ ln λᵢ, Σ |ln λᵢ| + cᵢ)
+    from one fused kernel, where the backend has it (None elsewhere)."""
+    if "logvar" not in (p.kind, q.kind):
+        return None
+    l1, l2 = p.log_var(), q.log_var()
+    if max(l1.shape[-1], l2.shape[-1]) != p.dim:  # two isotropic sides: d equal terms
+        return None
+    convert = 0 if p.kind == q.kind else 2 if p.kind == "logvar" else 1
+    return p.ops.log_ratio_terms(l1, l2, convert)
 
 
 def fast_eigenvalue_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any]:

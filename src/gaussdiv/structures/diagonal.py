@@ -120,6 +120,9 @@ class DiagonalCovariance(Covariance):
         """Σ xᵢ²/vᵢ; for log-variances Σ (xᵢ e^(−ℓᵢ/2))², with 0 where xᵢ = 0 even when e^(−ℓᵢ/2)
         overflows (ℓ below the float range of v)."""
         xp = self.ops.xp
+        fused = self.ops.diagonal_mahalanobis(x, self.param, self.kind)
+        if fused is not None:
+            return fused
         if self.kind == "var":
             return self.ops.sum(x * x / self.param, -1)
         if self.kind == "std":
