@@ -103,7 +103,7 @@ def _renyi(p: Gaussian, q: Gaussian, alpha: float) -> tuple[Any, Any]:
     a = 1.0 - alpha
     mean_part = 0.5 * alpha * mixed.mahalanobis(p.mean - q.mean)
     logdet_mixed, logdet_q = mixed.logdet(), q.cov.logdet()
-    logdet_ratio = relation.terms(p.cov, q.cov).logdet_ratio  # ln|Σ₂|/|Σ₁|, from ratios
+    logdet_ratio = relation.logdet_ratio(p.cov, q.cov)  # ln|Σ₂|/|Σ₁|, from ratios
     xp = p.ops.xp
     fast = ((logdet_mixed - logdet_q) + a * logdet_ratio) / (2 * a)
     magnitude = (xp.abs(logdet_mixed) + xp.abs(logdet_q) + abs(a) * xp.abs(logdet_ratio)) \

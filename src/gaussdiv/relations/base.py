@@ -61,6 +61,10 @@ class PairRelation(ABC):
         spectrum = self.spectrum(p, q)
         return fast if spectrum is None else spectrum_excess(p.ops, spectrum, fast)
 
+    def logdet_ratio(self, p: Covariance, q: Covariance) -> Any:
+        """ln|Σ₂|/|Σ₁| alone, as :meth:`terms` has it (a relation may skip the trace)."""
+        return self.terms(p, q).logdet_ratio
+
     def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
         """The exact spectrum for a flat batch, or None where this pair has no exact route."""
         return None
@@ -97,7 +101,8 @@ def spectrum_excess(ops: Any, spectrum: Spectrum, fast: Any) -> Any:
 def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovariance, Any]:
     """αΣ₂ + (1−α)Σ₁ densely, factored; elements that are not positive definite hold I."""
     ops = p.ops
-    mixed = alpha * q.dense() + (1 - alpha) * p.dense()
+    mixed = alpha * q.dense()
+    mixed += (1 - alpha) * p.dense()
     fused = None if ops.is_traced(mixed) else ops.checked_cholesky(mixed)
     if fused is not None and np.all((fused[1] == CHOLESKY_OK)
                                     | (fused[1] == CHOLESKY_NOT_DEFINITE)):

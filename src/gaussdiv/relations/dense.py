@@ -38,6 +38,7 @@ from gaussdiv.structures import (
     Covariance,
     DiagonalCovariance,
     Factored,
+    FullCovariance,
     FullPrecision,
     LowRankCovariance,
 )
@@ -66,6 +67,15 @@ class DenseRelation(PairRelation):
         # A difference of two log-determinants rounds with their size, not the result's.
         return terms._replace(magnitude=terms.magnitude + ops.xp.abs(logdet_q)
                               + ops.xp.abs(logdet_p))
+
+    def logdet_ratio(self, p: Covariance, q: Covariance) -> Any:
+        if isinstance(p, Factored) and isinstance(q, Factored) and type(p) is type(q) \
+                and p.backward_error is None and q.backward_error is None:
+            # 2 Σ ln(L₂,ᵢᵢ/L₁,ᵢᵢ) from the factors (ratios before logs), no trace needed.
+            ops = p.ops
+            ratio = 2 * ops.sum(ops.xp.log(ops.diagonal(q.factor) / ops.diagonal(p.factor)), -1)
+            return ratio if isinstance(p, FullCovariance) else -ratio
+        return self.terms(p, q).logdet_ratio
 
     def spectrum(self, p: Covariance, q: Covariance) -> Spectrum | None:
         return dense_spectrum(p, q) if self.has_spectrum(p, q) else None
