@@ -136,6 +136,11 @@ class Backend(ABC):
         "logvar"), from one fused kernel, or None where there is none."""
         return None
 
+    def when_any(self, mask: Any, compute: Callable[[], Any], otherwise: Any) -> Any:
+        """``compute()`` if some entry of the traced ``mask`` is True, else ``otherwise`` (same
+        shape and dtype), decided on the device; by default ``compute()`` always runs."""
+        return compute()
+
     def upper_is_zero(self, t: Any) -> bool:
         """Whether every entry above the diagonal of t (..., d, d) is exactly 0."""
         return not bool(self.xp.any(self.xp.triu(self.stop_gradient(t), 1)))

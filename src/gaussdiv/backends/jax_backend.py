@@ -83,6 +83,11 @@ class JaxBackend(Backend):
     def eigvalsh(self, a: Any) -> Any:
         return self.xp.linalg.eigvalsh(a)
 
+    def when_any(self, mask: Any, compute: Any, otherwise: Any) -> Any:
+        # Under jit the exact route's whole-batch work runs only in calls where some element
+        # cancels (under vmap the predicate is batched and both branches run, as a select).
+        return self.jax.lax.cond(self.xp.any(mask), compute, lambda: otherwise)
+
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         # lax's triangular solve needs equal batch shapes: broadcast them first.
         batch = broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))

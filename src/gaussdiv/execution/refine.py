@@ -59,9 +59,12 @@ def refine_cancelling(fast: Any, magnitude: Any, p: Covariance, q: Covariance, e
     with ops.no_grad():
         plain = ops.stop_gradient(fast)
         if ops.is_traced(plain) or ops.is_traced(cancels):
-            values = exact(p.take_flat(shape, slice(None)), q.take_flat(shape, slice(None)),
-                           plain.reshape(-1))
-            refined = ops.xp.where(cancels, values.reshape(shape), plain)
+            def every_element() -> Any:
+                values = exact(p.take_flat(shape, slice(None)), q.take_flat(shape, slice(None)),
+                               plain.reshape(-1))
+                return ops.cast_like(ops.xp.where(cancels, values.reshape(shape), plain), plain)
+
+            refined = ops.when_any(cancels, every_element, plain)
         else:
             mask = np.asarray(ops.to_numpy(cancels), dtype=bool).reshape(-1)
             if not mask.any():
