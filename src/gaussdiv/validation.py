@@ -97,6 +97,8 @@ def _asymmetry(m: np.ndarray) -> np.ndarray:
     """max |Mᵢⱼ − Mⱼᵢ| per batch element, over blocks of the last two axes that stay in cache
     (a whole-matrix transpose reads memory column by column: ≈ 6× slower at d = 1024)."""
     d = m.shape[-1]
+    if d <= _ASYMMETRY_BLOCK:
+        return np.max(np.abs(m - np.swapaxes(m, -1, -2)), axis=(-2, -1))
     out = np.zeros(m.shape[:-2], dtype=m.dtype)
     for i in range(0, d, _ASYMMETRY_BLOCK):
         rows = slice(i, i + _ASYMMETRY_BLOCK)
@@ -146,37 +148,40 @@ def factor_checked(a: Any, name: str, ops: Any) -> tuple[Any, Any]:
             return factor, bound
     check_finite(a, name, ops)
     check_symmetric(a, name, ops)
-    return cholesky_checked(a, name, ops), None
+    return factor_and_bound(a, name, ops)
 
 
 def cholesky_checked(a: Any, name: str, ops: Any) -> Any:
     """Lower Cholesky factor of ``a``, or NotPositiveDefiniteError naming the failing element."""
+    return factor_and_bound(a, name, ops)[0]
+
+
+def factor_and_bound(a: Any, name: str, ops: Any) -> tuple[Any, Any]:
+    """:func:`cholesky_checked`'s factor and the condition bound maxᵢ Aᵢᵢ/Lᵢᵢ² per element
+    (None when traced), which decides numerical singularity on the way.
+
+    Lᵢᵢ²/Aᵢᵢ is the part of the diagonal entry left after eliminating the earlier variables; an
+    exactly dependent column (e.g. a duplicated feature in a sample covariance) leaves only
+    rounding (≈ u), where LAPACK may return a pivot of size √u instead of failing: so a
+    factorisation that succeeded with some Lᵢᵢ² ≤ d·u·Aᵢᵢ is refused. The ratio is scale-free:
+    diag(1e-150, 1e150) is fine, as are any well-conditioned blocks at any scale.
+    """
     try:
         factor = ops.cholesky(a)
     except ops.LinAlgError:
         factor = None
     if ops.is_traced(a):
-        return factor
-    if factor is not None:
-        values = ops.to_numpy(factor)
-        if np.all(np.isfinite(values)) and not _numerically_singular(values):
-            return factor
+        return factor, None
+    if factor is not None and ops.all_finite(factor):
+        with ops.no_grad(), np.errstate(over="ignore", under="ignore", divide="ignore",
+                                        invalid="ignore"):
+            pivots = ops.diagonal(ops.stop_gradient(factor))
+            bound = -ops.amin(-ops.diagonal(ops.stop_gradient(a)) / (pivots * pivots), (-1,),
+                              keepdims=False)
+        largest = -ops.min_value(-bound)
+        if largest * (a.shape[-1] * float(np.finfo(ops.numpy_dtype(a)).eps)) < 1:
+            return factor, bound
     _raise_not_positive_definite(a, name, ops)
-
-
-def _numerically_singular(factor: np.ndarray) -> bool:
-    """A Cholesky that succeeded only through rounding: some pivot Lᵢᵢ² ≤ d·u·Aᵢᵢ.
-
-    Lᵢᵢ²/Aᵢᵢ is the part of the diagonal entry left after eliminating the earlier variables; an
-    exactly dependent column (e.g. a duplicated feature in a sample covariance) leaves only
-    rounding (≈ u), where LAPACK may return a pivot of size √u instead of failing. The ratio
-    is scale-free: diag(1e-150, 1e150) is fine, as are any well-conditioned blocks at any scale.
-    """
-    with np.errstate(over="ignore", under="ignore"):
-        diagonal = np.einsum("...ij,...ij->...i", factor, factor)  # Aᵢᵢ
-        pivots = np.diagonal(factor, axis1=-2, axis2=-1) ** 2
-        relative = pivots / diagonal
-    return bool(np.any(relative <= factor.shape[-1] * np.finfo(factor.dtype).eps))
 
 
 def _raise_not_positive_definite(a: Any, name: str, ops: Any) -> NoReturn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Sequence
 from types import ModuleType
@@ -62,6 +63,12 @@ def _immutable(x: np.ndarray) -> bool:
             return False
         x = x.base
     return x is None or isinstance(x, bytes)
+
+
+@functools.cache
+def _lapack(name: str, dtype: np.dtype) -> Any:
+    """SciPy's LAPACK routine ``name`` for ``dtype`` (the lookup costs ≈ 10 µs a call)."""
+    return scipy.linalg.get_lapack_funcs((name,), (np.empty(0, dtype),))[0]
 
 
 def _compiled_rows(*arrays: Any) -> ModuleType | None:
@@ -154,7 +161,7 @@ class NumpyBackend(Backend):
         if a.ndim == 2 and a.shape[-1] >= _LAPACK_LOOP_MIN_DIM and a.dtype in _COMPILED_DTYPES:
             # One large matrix: LAPACK's potrf directly (np.linalg.cholesky adds ≈ 50 %: a
             # copy and a pass over the upper triangle).
-            (potrf,) = scipy.linalg.get_lapack_funcs(("potrf",), (a,))
+            potrf = _lapack("potrf", a.dtype)
             factor, info = potrf(a, lower=True, clean=True)
             if info != 0:
                 raise self.LinAlgError(f"Matrix is not positive definite (pivot {info})")
@@ -166,7 +173,7 @@ class NumpyBackend(Backend):
 
     def checked_cholesky(self, a: Any) -> tuple[Any, np.ndarray, Any] | None:
         batch, d = tuple(a.shape[:-2]), a.shape[-1]
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         kernels = _compiled_for(count, d, a)
         if kernels is None:
             return None
@@ -175,7 +182,7 @@ class NumpyBackend(Backend):
 
     def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:
         batch = broadcast_shapes(tuple(ref.shape[:-2]), tuple(first.shape[:-2]))
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         kernels = _compiled_for(count, ref.shape[-1], ref, first)
         if kernels is None:
             return None
@@ -185,7 +192,7 @@ class NumpyBackend(Backend):
 
     def trace_series_excess(self, e: Any) -> tuple[Any, np.ndarray] | None:
         batch = tuple(e.shape[:-2])
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         kernels = _compiled_for(count, e.shape[-1], e)
         if kernels is None:
             return None
@@ -194,7 +201,7 @@ class NumpyBackend(Backend):
 
     def difference_excess(self, a: Any, b: Any, ref: Any) -> tuple[Any, np.ndarray] | None:
         batch = broadcast_shapes(*(tuple(x.shape[:-2]) for x in (a, b, ref)))
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         kernels = _compiled_for(count, ref.shape[-1], a, b, ref)
         if kernels is None:
             return None
@@ -207,7 +214,7 @@ class NumpyBackend(Backend):
         if kernels is None:
             return None
         batch = broadcast_shapes(tuple(l1.shape[:-1]), tuple(l2.shape[:-1]))
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         sums = kernels.log_ratio_terms(_rows(l1, batch, count), _rows(l2, batch, count), convert)
         return tuple(x.reshape(batch) for x in sums)
 
@@ -216,7 +223,7 @@ class NumpyBackend(Backend):
         if kernels is None:
             return None
         batch = broadcast_shapes(tuple(x.shape[:-1]), tuple(param.shape[:-1]))
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         code = {"var": kernels.VAR, "std": kernels.STD, "logvar": kernels.LOGVAR}[kind]
         out = kernels.diagonal_mahalanobis(_rows(x, batch, count), _rows(param, batch, count),
                                            code)
@@ -224,7 +231,7 @@ class NumpyBackend(Backend):
 
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         batch = broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         d = t.shape[-1]
         kernels = _compiled_for(count, d, t, b)
         if kernels is not None:
@@ -232,10 +239,15 @@ class NumpyBackend(Backend):
             return out.reshape(*batch, *b.shape[-2:])
         if count > _LAPACK_LOOP_MAX_BATCH and d < _LAPACK_LOOP_MIN_DIM:
             return np.linalg.solve(t, b)
+        if t.ndim == b.ndim == 2:  # one system: LAPACK directly
+            x, info = _lapack("trtrs", np.result_type(t, b))(t, b, lower=lower)
+            if info > 0:
+                raise self.LinAlgError(f"singular triangular factor (zero pivot {info})")
+            return x
         t_b = np.broadcast_to(t, (*batch, *t.shape[-2:])).reshape(count, d, d)
         b_b = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(count, *b.shape[-2:])
         dtype = np.result_type(t, b)
-        (trtrs,) = scipy.linalg.get_lapack_funcs(("trtrs",), (np.empty(0, dtype),))
+        trtrs = _lapack("trtrs", dtype)
         if count == 1:  # no copy into a batch
             x, info = trtrs(t_b[0], b_b[0], lower=lower)
             if info > 0:

@@ -55,7 +55,7 @@ class Factored(Covariance):
         check_square(matrix, name)
         factor, bound = factor_checked(matrix, name, ops)
         out = cls(matrix, factor)
-        if bound is not None:  # this object's cache only: batch views recompute theirs
+        if bound is not None:  # computed on the way (carried through batch operations)
             out.__dict__["_condition_bound"] = bound
         return out
 
