@@ -131,6 +131,11 @@ class Backend(ABC):
         from one fused kernel, or None where there is none."""
         return None
 
+    def var_ratio_terms(self, v1: Any, v2: Any) -> tuple[Any, Any, Any] | None:
+        """(Σ εⱼ, Σ ln λⱼ, Σ |ln λⱼ|) over the last axis for λ = v1/v2, ε = (v1 − v2)/v2 (last
+        axes d or 1, batches broadcast) from one fused kernel, or None where there is none."""
+        return None
+
     def diagonal_mahalanobis(self, x: Any, param: Any, kind: str) -> Any:
         """Σⱼ xⱼ²/vⱼ over the last axis, v held as ``param`` of ``kind`` ("var", "std",
         "logvar"), from one fused kernel, or None where there is none."""

@@ -218,6 +218,15 @@ class NumpyBackend(Backend):
         sums = kernels.log_ratio_terms(_rows(l1, batch, count), _rows(l2, batch, count), convert)
         return tuple(x.reshape(batch) for x in sums)
 
+    def var_ratio_terms(self, v1: Any, v2: Any) -> tuple[Any, Any, Any] | None:
+        kernels = _compiled_rows(v1, v2)
+        if kernels is None:
+            return None
+        batch = broadcast_shapes(tuple(v1.shape[:-1]), tuple(v2.shape[:-1]))
+        count = math.prod(batch)
+        sums = kernels.var_ratio_terms(_rows(v1, batch, count), _rows(v2, batch, count))
+        return tuple(x.reshape(batch) for x in sums)
+
     def diagonal_mahalanobis(self, x: Any, param: Any, kind: str) -> Any:
         kernels = _compiled_rows(x, param)
         if kernels is None:

@@ -27,7 +27,7 @@ class DiagonalRelation(PairRelation):
     def terms(self, p: DiagonalCovariance, q: DiagonalCovariance) -> PairTerms:
         ops = p.ops
         d = p.dim
-        fused = _fused_log_terms(p, q)
+        fused = _fused_terms(p, q)
         if fused is not None:
             eps_sum, log_sum, spread = fused
             excess = eps_sum - log_sum
@@ -63,16 +63,18 @@ class DiagonalRelation(PairRelation):
         return DiagonalCovariance("var", safe, p.dim), definite
 
 
-def _fused_log_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any] | None:
-    """The sums of :func:`fast_eigenvalue_terms`' logvar case (Σ εᵢ, Σ ln λᵢ, Σ |ln λᵢ| + cᵢ)
-    from one fused kernel, where the backend has it (None elsewhere)."""
-    if "logvar" not in (p.kind, q.kind):
+def _fused_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any] | None:
+    """The sums of :func:`fast_eigenvalue_terms` (Σ εᵢ, Σ ln λᵢ, Σ |ln λᵢ| + cᵢ) from one fused
+    kernel, for its logvar case and for two variances, where the backend has it (None
+    elsewhere)."""
+    if max(p.param.shape[-1], q.param.shape[-1]) != p.dim:  # isotropic sides: d equal terms
         return None
-    l1, l2 = p.log_var(), q.log_var()
-    if max(l1.shape[-1], l2.shape[-1]) != p.dim:  # two isotropic sides: d equal terms
-        return None
-    convert = 0 if p.kind == q.kind else 2 if p.kind == "logvar" else 1
-    return p.ops.log_ratio_terms(l1, l2, convert)
+    if "logvar" in (p.kind, q.kind):
+        convert = 0 if p.kind == q.kind else 2 if p.kind == "logvar" else 1
+        return p.ops.log_ratio_terms(p.log_var(), q.log_var(), convert)
+    if p.kind == q.kind == "var":
+        return p.ops.var_ratio_terms(p.param, q.param)
+    return None
 
 
 def fast_eigenvalue_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any]:
