@@ -203,16 +203,21 @@ def test_trace_series_matches_eigenvalues():
 
 def test_compiled_route_is_taken_for_diagonal_batches(monkeypatch):
     calls = []
-    for name in ("log_ratio_terms", "diagonal_mahalanobis"):
+    names = ("log_ratio_terms", "var_ratio_terms", "diagonal_mahalanobis")
+    for name in names:
         real = getattr(numba_kernels, name)
         monkeypatch.setattr(numba_kernels, name,
                             lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
     rng = np.random.default_rng(4)
     mu, logvar = rng.standard_normal((2, 200, 32))
     value = gaussdiv.kl(Gaussian.diag(mu, logvar=logvar), Gaussian.standard(32))
-    assert set(calls) == {"log_ratio_terms", "diagonal_mahalanobis"}
     expected = 0.5 * np.sum(np.expm1(logvar) - logvar + mu**2, -1)
     np.testing.assert_allclose(value, expected, rtol=1e-13)
+    v1, v2 = np.exp(logvar), rng.uniform(0.5, 2, (200, 32))
+    value = gaussdiv.kl(Gaussian.diag(mu, var=v1), Gaussian.diag(0 * mu, var=v2))
+    expected = 0.5 * np.sum(v1 / v2 - 1 - np.log(v1 / v2) + mu**2 / v2, -1)
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+    assert set(calls) == set(names)
 
 
 def test_compiled_route_is_taken_for_dense_batches(monkeypatch):
