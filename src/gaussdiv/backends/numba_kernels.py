@@ -131,22 +131,25 @@ def _whitened_trace_batch(ref, first, trace, logdet_ratio):  # pragma: no cover 
     chunks = min(n, _CHUNKS)
     for c in prange(chunks):  # scratch allocated per chunk, not per element
         start, stop = _chunk(c, chunks, n)
-        column = np.empty(d, dtype=ref.dtype)
+        whitened = np.empty((d, d), dtype=ref.dtype)
         for i in range(start, stop):
-            _whitened_trace_one(ref[i], first[i], column, trace, logdet_ratio, i)
+            _whitened_trace_one(ref[i], first[i], whitened, trace, logdet_ratio, i)
 
 
 @njit(cache=True)
-def _whitened_trace_one(b, a, column, trace, logdet_ratio, i):  # pragma: no cover (compiled)
+def _whitened_trace_one(b, a, c, trace, logdet_ratio, i):  # pragma: no cover (compiled)
     d = b.shape[0]
     total = 0.0
-    for j in range(d):  # column j of L_B⁻¹L_A: zero above row j (both lower triangular)
-        for r in range(j, d):
-            t = a[r, j]
-            for k in range(j, r):
-                t -= b[r, k] * column[k]
-            column[r] = t / b[r, r]
-            total += column[r] * column[r]
+    for r in range(d):  # row r of C = L_B⁻¹L_A (lower triangular), by contiguous axpys
+        for col in range(r + 1):
+            c[r, col] = a[r, col]
+        for k in range(r):
+            f = b[r, k]
+            for col in range(k + 1):
+                c[r, col] -= f * c[k, col]
+        for col in range(r + 1):
+            c[r, col] /= b[r, r]
+            total += c[r, col] * c[r, col]
     trace[i] = total
     # Σ ln(L_B,jj / L_A,jj) as the log of a running product of the ratios (one logarithm
     # instead of d; absolute error ≈ d·u, within the fast terms' own). Ratios outside
