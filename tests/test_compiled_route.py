@@ -201,13 +201,19 @@ def test_trace_series_matches_eigenvalues():
     assert np.allclose(fused[both], expected[both], rtol=1e-6, atol=0)
 
 
-def test_compiled_route_is_taken_for_diagonal_batches(monkeypatch):
-    calls = []
-    names = ("log_ratio_terms", "var_ratio_terms", "diagonal_mahalanobis")
+def spy(monkeypatch, names: tuple[str, ...]) -> list[str]:
+    """The names of the kernels among ``names`` called from now on, in order."""
+    calls: list[str] = []
     for name in names:
         real = getattr(numba_kernels, name)
         monkeypatch.setattr(numba_kernels, name,
                             lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    return calls
+
+
+def test_compiled_route_is_taken_for_diagonal_batches(monkeypatch):
+    names = ("log_ratio_terms", "var_ratio_terms", "diagonal_mahalanobis")
+    calls = spy(monkeypatch, names)
     rng = np.random.default_rng(4)
     mu, logvar = rng.standard_normal((2, 200, 32))
     value = gaussdiv.kl(Gaussian.diag(mu, logvar=logvar), Gaussian.standard(32))
@@ -221,12 +227,8 @@ def test_compiled_route_is_taken_for_diagonal_batches(monkeypatch):
 
 
 def test_compiled_route_is_taken_for_dense_batches(monkeypatch):
-    calls = []
     names = ("checked_cholesky", "whitened_trace", "difference_excess")
-    for name in names:
-        real = getattr(numba_kernels, name)
-        monkeypatch.setattr(numba_kernels, name,
-                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    calls = spy(monkeypatch, names)
     rng = np.random.default_rng(3)
     s = spd(rng, 32, 5)
     p = Gaussian(np.zeros((32, 5)), s)

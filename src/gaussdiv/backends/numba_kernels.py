@@ -87,20 +87,24 @@ def _cholesky_batch(a, out, status, bound):  # pragma: no cover (compiled)
         bound[i] = largest
 
 
+@njit(cache=True)
+def _forward_substitute(tri, x):  # pragma: no cover (compiled)
+    """x ← T⁻¹x in place for lower-triangular T (d, d) and x (d, k), row by row."""
+    d, k = x.shape
+    for r in range(d):
+        for j in range(r):
+            f = tri[r, j]
+            for c in range(k):
+                x[r, c] -= f * x[j, c]
+        for c in range(k):
+            x[r, c] /= tri[r, r]
+
+
 @njit(parallel=True, cache=True)
 def _solve_lower_batch(t, b, out):  # pragma: no cover (compiled)
-    n, d, k = b.shape
-    for i in prange(n):
-        tri, rhs, x = t[i], b[i], out[i]
-        for r in range(d):
-            for c in range(k):
-                x[r, c] = rhs[r, c]
-            for j in range(r):
-                f = tri[r, j]
-                for c in range(k):
-                    x[r, c] -= f * x[j, c]
-            for c in range(k):
-                x[r, c] /= tri[r, r]
+    for i in prange(b.shape[0]):
+        out[i] = b[i]
+        _forward_substitute(t[i], out[i])
 
 
 @njit(parallel=True, cache=True)
@@ -223,26 +227,10 @@ def _difference_excess_batch(a, b, ref, radius, values, ok):  # pragma: no cover
     eps = np.finfo(a.dtype).eps
     for i in prange(n):
         low = ref[i]
-        x = np.empty((d, d), dtype=a.dtype)  # X = L⁻¹(A − B), row by row
-        for r in range(d):
-            for c in range(d):
-                x[r, c] = a[i, r, c] - b[i, r, c]
-            for j in range(r):
-                f = low[r, j]
-                for c in range(d):
-                    x[r, c] -= f * x[j, c]
-            for c in range(d):
-                x[r, c] /= low[r, r]
-        y = np.empty((d, d), dtype=a.dtype)  # Y = L⁻¹Xᵀ = E (symmetric up to rounding)
-        for r in range(d):
-            for c in range(d):
-                y[r, c] = x[c, r]
-            for j in range(r):
-                f = low[r, j]
-                for c in range(d):
-                    y[r, c] -= f * y[j, c]
-            for c in range(d):
-                y[r, c] /= low[r, r]
+        x = a[i] - b[i]
+        _forward_substitute(low, x)  # X = L⁻¹(A − B)
+        y = x.T.copy()
+        _forward_substitute(low, y)  # Y = L⁻¹Xᵀ = E (symmetric up to rounding)
         for r in range(d):
             for c in range(r):
                 y[r, c] = y[c, r] = 0.5 * (y[r, c] + y[c, r])
