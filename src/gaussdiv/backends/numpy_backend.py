@@ -242,7 +242,9 @@ class NumpyBackend(Backend):
         batch = broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))
         count = math.prod(batch)
         d = t.shape[-1]
-        kernels = _compiled_for(count, d, t, b)
+        # Only where T is not broadcast: copying one T per right-hand side would cost n·d² for
+        # n·d·k of work (NumPy's solve broadcasts without the copy).
+        kernels = _compiled_for(count, d, t, b) if math.prod(t.shape[:-2]) == count else None
         if kernels is not None:
             out = kernels.solve_triangular(_flat(t, batch, count), _flat(b, batch, count), lower)
             return out.reshape(*batch, *b.shape[-2:])
