@@ -12,7 +12,8 @@ here runs one loop over the batch (in parallel threads), one element at a time i
   failing element with the same checks as the uncompiled path.
 - :func:`solve_triangular` — T X = B by substitution, T (n, d, d), B (n, d, k).
 - :func:`whitened_trace` — tr(B⁻¹A) = ‖L_B⁻¹L_A‖²_F and ln|B|/|A| = 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)
-  without forming L_B⁻¹L_A: d³/6 multiply-adds and O(d) scratch per element.
+  without storing L_B⁻¹L_A: d³/6 multiply-adds by rows (contiguous axpys) in a d×d scratch per
+  parallel chunk, and one logarithm per element (of a running product of the ratios).
 - :func:`trace_series_excess` — Σ g(εᵢ), g(ε) = ε − ln(1 + ε), over the eigenvalues of a small
   symmetric E without computing them: Σ_{k≥2} (−1)ᵏ tr(Eᵏ)/k, summed to K terms with
   ρ^(K−1) ≤ u/2 for ρ ≤ ‖E‖_F ≤ 1/16. The tail is ≤ Σε²·ρ^(K−1)/((K+1)(1−ρ)) and the sum is
