@@ -165,7 +165,7 @@ class NumpyBackend(Backend):
             factor, info = potrf(a, lower=True, clean=True)
             if info != 0:
                 raise self.LinAlgError(f"Matrix is not positive definite (pivot {info})")
-            return factor
+            return np.ascontiguousarray(factor)  # C order, as np.linalg.cholesky's
         return np.linalg.cholesky(a)
 
     def eigvalsh(self, a: Any) -> Any:
@@ -254,7 +254,9 @@ class NumpyBackend(Backend):
             x, info = _lapack("trtrs", np.result_type(t, b))(t, b, lower=lower)
             if info > 0:
                 raise self.LinAlgError(f"singular triangular factor (zero pivot {info})")
-            return x
+            # C order, as the batched routes give it: reductions over X then add in the same
+            # order, so one pair's result is bit for bit its batch element's.
+            return np.ascontiguousarray(x)
         t_b = np.broadcast_to(t, (*batch, *t.shape[-2:])).reshape(count, d, d)
         b_b = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(count, *b.shape[-2:])
         dtype = np.result_type(t, b)
@@ -263,7 +265,7 @@ class NumpyBackend(Backend):
             x, info = trtrs(t_b[0], b_b[0], lower=lower)
             if info > 0:
                 raise self.LinAlgError(f"singular triangular factor (zero pivot {info})")
-            return x.reshape(*batch, *b.shape[-2:])
+            return np.ascontiguousarray(x).reshape(*batch, *b.shape[-2:])
         out = np.empty(b_b.shape, dtype=dtype)
         for i in range(count):  # LAPACK directly: SciPy's wrapper costs ≈ 20 µs a call
             out[i], info = trtrs(t_b[i], b_b[i], lower=lower)
