@@ -156,6 +156,17 @@ def cholesky_checked(a: Any, name: str, ops: Any) -> Any:
     return factor_and_bound(a, name, ops)[0]
 
 
+def condition_bound(ops: Any, diagonal: Any, factor: Any) -> Any:
+    """maxᵢ Aᵢᵢ/Lᵢᵢ² per batch element, from A's diagonal (*batch, d) and its lower factor L:
+    each pivot Lᵢᵢ²/Aᵢᵢ is ≥ λ_min of the unit-diagonal D^-½AD^-½, so this is ≤ its condition
+    number. No gradient flows through it."""
+    with ops.no_grad(), np.errstate(over="ignore", under="ignore", divide="ignore",
+                                    invalid="ignore"):
+        pivots = ops.diagonal(ops.stop_gradient(factor))
+        ratio = ops.stop_gradient(diagonal) / (pivots * pivots)
+        return -ops.amin(-ratio, (-1,), keepdims=False)
+
+
 def factor_and_bound(a: Any, name: str, ops: Any) -> tuple[Any, Any]:
     """:func:`cholesky_checked`'s factor and the condition bound maxᵢ Aᵢᵢ/Lᵢᵢ² per element
     (None when traced), which decides numerical singularity on the way.
@@ -173,11 +184,7 @@ def factor_and_bound(a: Any, name: str, ops: Any) -> tuple[Any, Any]:
     if ops.is_traced(a):
         return factor, None
     if factor is not None and ops.all_finite(factor):
-        with ops.no_grad(), np.errstate(over="ignore", under="ignore", divide="ignore",
-                                        invalid="ignore"):
-            pivots = ops.diagonal(ops.stop_gradient(factor))
-            bound = -ops.amin(-ops.diagonal(ops.stop_gradient(a)) / (pivots * pivots), (-1,),
-                              keepdims=False)
+        bound = condition_bound(ops, ops.diagonal(a), factor)
         largest = -ops.min_value(-bound)
         if largest * (a.shape[-1] * float(np.finfo(ops.numpy_dtype(a)).eps)) < 1:
             return factor, bound

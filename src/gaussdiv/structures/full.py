@@ -23,6 +23,7 @@ from gaussdiv.validation import (
     check_finite,
     check_lower_triangular,
     check_square,
+    condition_bound,
     factor_checked,
 )
 
@@ -166,14 +167,13 @@ class Factored(Covariance):
     @cached_property
     def _condition_bound(self) -> Any:
         ops = self.ops
-        with ops.no_grad(), np.errstate(over="ignore", under="ignore", divide="ignore"):
-            factor = ops.stop_gradient(self.factor)
-            if self.matrix is not None:  # Mᵢᵢ as given: O(d) per element
-                diagonal = ops.diagonal(ops.stop_gradient(self.matrix))
-            else:
+        if self.matrix is not None:  # Mᵢᵢ as given: O(d) per element
+            diagonal = ops.diagonal(self.matrix)
+        else:
+            with ops.no_grad(), np.errstate(over="ignore", under="ignore"):
+                factor = ops.stop_gradient(self.factor)
                 diagonal = ops.xp.einsum("...ij,...ij->...i", factor, factor)
-            ratio = diagonal / ops.diagonal(factor) ** 2
-            return -ops.amin(-ratio, (-1,), keepdims=False)
+        return condition_bound(ops, diagonal, self.factor)
 
     def side_logdet(self) -> Any:
         """ln|M|, corrected for the factor's backward error."""
