@@ -74,3 +74,22 @@ def test_reshape_takes_numpy_integers():
     g = gd.Gaussian(np.zeros((6, 2)), np.eye(2))
     assert g.reshape(np.int64(2), np.int64(3)).batch_shape == (2, 3)
     assert g.reshape((np.int64(6),)).batch_shape == (6,)
+
+
+def test_renyi_family_broadcasts_a_larger_p_batch_against_q():
+    """αΣ₂ + (1−α)Σ₁ was formed in place in Q's batch shape (dense) and the low-rank factors
+    were joined before broadcasting: P (2, 1) against Q (1, 3) raised ValueError."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2, 3, 3))
+    p = gd.Gaussian(rng.standard_normal((2, 1, 3)), (a @ a.transpose(0, 2, 1) + np.eye(3))[:, None])
+    q = gd.Gaussian(rng.standard_normal((1, 3, 3)), np.eye(3))
+    dense = gd.renyi(p, q, 0.5)
+    assert dense.shape == (2, 3)
+    assert dense[1, 2] == pytest.approx(float(gd.renyi(p[1, 0], q[0, 2], 0.5)), rel=1e-13)
+    w = rng.standard_normal((2, 1, 3, 2))
+    lp = gd.Gaussian.lowrank(np.zeros((2, 1, 3)), w, np.ones((2, 1, 3)))
+    lq = gd.Gaussian.lowrank(np.zeros((1, 3, 3)), rng.standard_normal((1, 3, 3, 2)),
+                             np.ones((1, 3, 3)))
+    low = gd.bhattacharyya(lp, lq)
+    assert low.shape == (2, 3)
+    assert low[1, 2] == pytest.approx(float(gd.bhattacharyya(lp[1, 0], lq[0, 2])), rel=1e-13)

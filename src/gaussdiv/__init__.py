@@ -1,6 +1,7 @@
 """gaussdiv: exact divergences between multivariate Gaussians — KL, cross-entropy and entropy,
-Jeffreys, Rényi, Bhattacharyya, Hellinger, 2-Wasserstein / FID, total-variation bounds — and
-Monte Carlo estimators of the definitions.
+Jeffreys, Rényi, Bhattacharyya, Hellinger, 2-Wasserstein / FID, total-variation bounds —,
+divergence matrices and nearest neighbours between many Gaussians, and Monte Carlo estimators
+of the definitions.
 
 >>> import numpy as np, gaussdiv
 >>> p = gaussdiv.Gaussian(np.zeros(2), np.eye(2))
@@ -34,6 +35,7 @@ from gaussdiv.errors import (
 )
 from gaussdiv.gaussian import Gaussian, concatenate, stack
 from gaussdiv.interop import from_scipy, from_torch
+from gaussdiv.matrices import pairwise, pairwise_topk
 from gaussdiv.montecarlo import MonteCarloEstimate, js_mc, kl_mc, sample
 from gaussdiv.structures import (
     Covariance,
@@ -81,6 +83,8 @@ __all__ = [
     "kl_terms",
     "log_prob",
     "log_ratio",
+    "pairwise",
+    "pairwise_topk",
     "renyi",
     "sample",
     "stack",

@@ -435,9 +435,14 @@ def result(value: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
     """
     ops = p.ops
     shape = p.batch_shape if q is None else broadcast_shapes(p.batch_shape, q.batch_shape)
-    dtype = p.dtype
-    if q is not None and q.dtype != p.dtype:
-        dtype = ops.framework_dtype(np.promote_types(p.cov.dtype, q.cov.dtype))
     if tuple(value.shape) != shape:
         value = ops.xp.broadcast_to(value, shape)
-    return ops.result(value, dtype)
+    return ops.result(value, result_dtype(p, q))
+
+
+def result_dtype(p: Gaussian, q: Gaussian | None = None) -> Any:
+    """The dtype results about p (and q) come back in: the Gaussians' (half precision as
+    given); for a pair of different dtypes, the wider compute dtype."""
+    if q is None or q.dtype == p.dtype:
+        return p.dtype
+    return p.ops.framework_dtype(np.promote_types(p.cov.dtype, q.cov.dtype))

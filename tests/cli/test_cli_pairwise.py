@@ -104,3 +104,28 @@ def test_small_groups_fit_with_shrinkage(invoke, tmp_path, estimator):
                             "--json").stdout)
     assert got["fits"]["u"] == {"rows": 4, "estimator": estimator}
     assert np.all(np.isfinite(got["matrix"]))
+
+
+def test_top_k_lists_the_nearest_other_groups(invoke, grouped_csv):
+    got = json.loads(invoke("pairwise", grouped_csv, "--by", "species", "--top-k", "2",
+                            "--json").stdout)
+    gs = group_gaussians(grouped_csv)
+    matrix = np.array([[float(gaussdiv.kl(p, q)) for q in gs] for p in gs])
+    np.fill_diagonal(matrix, np.inf)  # a group is not its own neighbour
+    for i, g in enumerate(GROUPS):
+        order = np.argsort(matrix[i], kind="stable")[:2]
+        entries = got["nearest"][g]
+        assert [e["neighbour"] for e in entries] == [GROUPS[j] for j in order]
+        np.testing.assert_allclose([e["value"] for e in entries], matrix[i, order], rtol=1e-12)
+    table = invoke("pairwise", grouped_csv, "--by", "species", "--top-k", "1").stdout
+    assert "nearest groups by KL(group‖neighbour)" in table
+    assert "neighbour" in table and "rank" in table
+
+
+def test_top_k_errors(invoke, grouped_csv, tmp_path):
+    too_many = invoke("pairwise", grouped_csv, "--by", "species", "--top-k", "3", code=2)
+    assert "there are 3 groups, so at most 2 others per group" in too_many.stderr
+    with_file = invoke("pairwise", grouped_csv, "--by", "species", "--top-k", "1", "-o",
+                       tmp_path / "m.csv", code=2)
+    assert "--top-k lists neighbours" in with_file.stderr
+    assert invoke("pairwise", grouped_csv, "--by", "species", "--top-k", "0", code=2)

@@ -30,16 +30,29 @@ from gaussdiv.cli.samples import labels, numeric_matrix, parse_columns, read_tab
 
 
 def divergence_matrix(gaussians: list[gaussdiv.Gaussian], divergence: Divergence) -> np.ndarray:
-    """M[i, j] = D(G_i‖G_j), each entry by the library; a symmetric divergence is computed
-    once per pair (i ≤ j) and mirrored, so the matrix is exactly symmetric."""
-    n = len(gaussians)
-    m = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i if divergence.symmetric else 0, n):
-            m[i, j] = divergence(gaussians[i], gaussians[j])
-            if divergence.symmetric:
-                m[j, i] = m[i, j]
-    return m
+    """M[i, j] = D(G_i‖G_j) by :func:`gaussdiv.pairwise` over the stacked Gaussians (a
+    symmetric divergence comes out exactly symmetric)."""
+    return divergence.matrix(gaussdiv.stack(gaussians))
+
+
+def nearest_table(names: list[str], index: np.ndarray, value: np.ndarray,
+                  divergence: Divergence) -> str:
+    """Each group's nearest other groups, one row per (group, rank)."""
+    rows = [[name, rank + 1, names[j], v] for name, ks, vs in zip(names, index, value, strict=True)
+            for rank, (j, v) in enumerate(zip(ks, vs, strict=True))]
+    caption = f"nearest groups by {divergence.describe('group', 'neighbour')}"
+    return caption + "\n\n" + table(rows, header=["group", "rank", "neighbour", "value"],
+                                     digits=4)
+
+
+def nearest_payload(names: list[str], index: np.ndarray, value: np.ndarray,
+                    divergence: Divergence) -> dict[str, Any]:
+    """The nearest groups for JSON: group → [{neighbour, value}, ...], nearest first."""
+    return {"divergence": divergence.spec,
+            "definition": divergence.describe("group", "neighbour"),
+            "nearest": {name: [{"neighbour": names[j], "value": v}
+                               for j, v in zip(ks, vs, strict=True)]
+                        for name, ks, vs in zip(names, index, value, strict=True)}}
 
 
 def matrix_csv(matrix: np.ndarray, names: list[str]) -> str:
@@ -91,12 +104,15 @@ def note_shrinkage(fits: dict[str, fitting.Fit], estimator: str, dim: int) -> No
               help="Write the matrix to this .csv or .json file.")
 @click.option("--heatmap", "heatmap_path", type=click.Path(path_type=Path), default=None,
               help="Write a heatmap of the matrix to this .png file.")
+@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=None, metavar="K",
+              help="Instead of the matrix, list each group's K nearest other groups "
+                   "(gaussdiv.pairwise_topk).")
 @force_option
 @json_option
 def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: str,
                      standardize: bool, strict: bool, divergence: Divergence,
-                     output: Path | None,
-                     heatmap_path: Path | None, force: bool, as_json: bool) -> None:
+                     output: Path | None, heatmap_path: Path | None, top_k: int | None,
+                     force: bool, as_json: bool) -> None:
     """One Gaussian per group of FILE's rows (grouped by --by), and the N×N matrix of
     divergences between them: entry (P, Q) is KL(P‖Q), or the --divergence chosen.
 
@@ -106,7 +122,11 @@ def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: s
     Examples:
       gaussdiv pairwise iris.csv --by species --heatmap kl.png
       gaussdiv pairwise iris.csv --by species --divergence hellinger -o h.csv
+      gaussdiv pairwise iris.csv --by species --top-k 1
     """
+    if top_k is not None and (output is not None or heatmap_path is not None):
+        raise UserError("--top-k lists neighbours; it does not write a matrix (-o) or a "
+                        "heatmap: run without --top-k for those")
     for path, suffixes in ((output, (".csv", ".json")), (heatmap_path, (".png",))):
         if path is not None:
             if path.suffix.lower() not in suffixes:
@@ -122,8 +142,19 @@ def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: s
         (x,) = fitting.standardize(x)
     fits = fitting.fit_groups(x, group, estimator, str(file), names)
     note_shrinkage(fits, estimator, len(names))
-    matrix = divergence_matrix([f.gaussian for f in fits.values()], divergence)
     groups = list(fits)
+    if top_k is not None:
+        if top_k >= len(groups):
+            raise UserError(f"--top-k {top_k}: there are {len(groups)} groups, so at most "
+                            f"{len(groups) - 1} others per group")
+        index, value = divergence.nearest(gaussdiv.stack([f.gaussian for f in fits.values()]),
+                                          top_k)
+        if as_json:
+            echo_json(nearest_payload(groups, index, value, divergence))
+        else:
+            click.echo(nearest_table(groups, index, value, divergence))
+        return
+    matrix = divergence_matrix([f.gaussian for f in fits.values()], divergence)
     if output is not None:
         text = (matrix_csv(matrix, groups) if output.suffix.lower() == ".csv" else
                 json.dumps(to_python(matrix_payload(matrix, fits, names, divergence)), indent=2,

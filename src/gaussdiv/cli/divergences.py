@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+import numpy as np
 
 import gaussdiv
 from gaussdiv.cli.common import UserError
@@ -45,7 +46,8 @@ class Divergence:
         title: its name in words, for captions.
         symmetric: D(P, Q) = D(Q, P), so one value is reported per pair.
         unit: of its values, for axis labels ("nats", or "" for a pure number).
-        function: the library call (p, q) → value.
+        function: the library function, called as function(p, q, **options).
+        options: its keyword arguments (the Rényi order), as (name, value) pairs.
     """
 
     spec: str
@@ -54,11 +56,28 @@ class Divergence:
     title: str
     symmetric: bool
     unit: str
-    function: Callable[[gaussdiv.Gaussian, gaussdiv.Gaussian], Any]
+    function: Callable[..., Any]
+    options: tuple[tuple[str, Any], ...] = ()
 
     def __call__(self, p: gaussdiv.Gaussian, q: gaussdiv.Gaussian) -> float:
         """The divergence of one pair, by the library, as a Python float."""
-        return float(self.function(p, q))
+        return float(self.function(p, q, **dict(self.options)))
+
+    def matrix(self, p: gaussdiv.Gaussian, q: gaussdiv.Gaussian | None = None) -> np.ndarray:
+        """The matrix D(P_i, Q_j) by :func:`gaussdiv.pairwise` (Q = P when omitted)."""
+        return np.asarray(gaussdiv.pairwise(self.function, p, q, **dict(self.options)))
+
+    def nearest(self, p: gaussdiv.Gaussian, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each P_i its k nearest other P_j by :func:`gaussdiv.pairwise_topk`, P_i
+        itself left out: (indices, values), each (n, k)."""
+        index, value = gaussdiv.pairwise_topk(self.function, p, None, k + 1,
+                                              **dict(self.options))
+        index, value = np.asarray(index), np.asarray(value)
+        own = index == np.arange(len(index))[:, None]
+        own[~own.any(1), -1] = True  # P_i not among its k + 1 nearest: drop the farthest
+        keep = ~own
+        n = len(index)
+        return index[keep].reshape(n, k), value[keep].reshape(n, k)
 
     def label(self, first: str = "P", second: str = "Q") -> str:
         """``KL(P‖Q)``, or ``H(P, Q)`` for a symmetric one."""
@@ -134,8 +153,8 @@ def parse_divergence(text: str) -> Divergence:
         renyi = _library("renyi", text)
         order = f"{alpha:.15g}"
         return Divergence(f"renyi:{order}", "renyi", f"D_{order}",
-                          f"Rényi divergence of order {order}", False, "nats",
-                          lambda p, q: renyi(p, q, alpha))
+                          f"Rényi divergence of order {order}", False, "nats", renyi,
+                          (("alpha", alpha),))
     if kind in _FIXED and not colon:
         symbol, title, symmetric, unit = _FIXED[kind]
         return Divergence(kind, kind, symbol, title, symmetric, unit, _library(kind, text))

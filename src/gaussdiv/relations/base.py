@@ -101,8 +101,7 @@ def spectrum_excess(ops: Any, spectrum: Spectrum, fast: Any) -> Any:
 def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovariance, Any]:
     """αΣ₂ + (1−α)Σ₁ densely, factored; elements that are not positive definite hold I."""
     ops = p.ops
-    mixed = alpha * q.dense()
-    mixed += (1 - alpha) * p.dense()
+    mixed = alpha * q.dense() + (1 - alpha) * p.dense()  # batches broadcast (not in place)
     fused = None if ops.is_traced(mixed) else ops.checked_cholesky(mixed)
     if fused is not None and np.all((fused[1] == CHOLESKY_OK)
                                     | (fused[1] == CHOLESKY_NOT_DEFINITE)):

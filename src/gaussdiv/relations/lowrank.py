@@ -81,12 +81,12 @@ class LowRankRelation(PairRelation):
             return super().mix(p, q, alpha)
         xp = p.ops.xp
         first, second = lowrank_parts(p), lowrank_parts(q)
-        factor = xp.concatenate([np.sqrt(alpha) * second.factor,
-                                 np.sqrt(1 - alpha) * first.factor], -1)
         var = alpha * second.var + (1 - alpha) * first.var
-        shape = broadcast_shapes(tuple(factor.shape[:-2]), tuple(var.shape[:-1]))
-        factor = xp.broadcast_to(factor, (*shape, *factor.shape[-2:]))
-        return LowRankCovariance.from_valid_parts(factor, var), None
+        shape = broadcast_shapes(tuple(first.factor.shape[:-2]),
+                                 tuple(second.factor.shape[:-2]), tuple(var.shape[:-1]))
+        factors = [xp.broadcast_to(w, (*shape, *w.shape[-2:]))  # batches broadcast first
+                   for w in (np.sqrt(alpha) * second.factor, np.sqrt(1 - alpha) * first.factor)]
+        return LowRankCovariance.from_valid_parts(xp.concatenate(factors, -1), var), None
 
 
 def near_identical_excess(ops: Any, first: LowRankParts, second: LowRankParts) -> Any:

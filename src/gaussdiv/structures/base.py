@@ -38,7 +38,8 @@ class Covariance(ABC):
     #: Fields holding nested structures (mapped over like arrays).
     child_fields: ClassVar[tuple[str, ...]] = ()
     #: Per-element results cached on an instance (``functools.cached_property`` names) and
-    #: their core axes: batch operations carry them over to the new instance when present.
+    #: their core axes: batch operations carry them over to the new instance when present
+    #: (None, "nothing to hold for any element", carries as None).
     cached_arrays: ClassVar[dict[str, int]] = {}
     _ops: Backend
 
@@ -148,7 +149,8 @@ class Covariance(ABC):
         out = dataclasses.replace(self, **changes)
         for name, core in self.cached_arrays.items():
             if name in self.__dict__:
-                out.__dict__[name] = fn(self.__dict__[name], core)
+                value = self.__dict__[name]
+                out.__dict__[name] = None if value is None else fn(value, core)
         return out
 
     def broadcast_batch(self: S, shape: tuple[int, ...]) -> S:

@@ -42,7 +42,7 @@ class Factored(Covariance):
     factor: Any
 
     array_fields: ClassVar[dict[str, int]] = {"matrix": 2, "factor": 2}
-    cached_arrays: ClassVar[dict[str, int]] = {"_condition_bound": 0}
+    cached_arrays: ClassVar[dict[str, int]] = {"_condition_bound": 0, "backward_error": 2}
     #: "covariance" or "precision": which matrix M is (used in messages).
     describes: ClassVar[str]
 
