@@ -8,8 +8,9 @@ functions of arrays: compare the arrays you care about).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -40,6 +41,40 @@ from gaussdiv.structures import (
 from gaussdiv.validation import check_dtype, check_finite, check_vector, float_dtype
 
 
+class Lazy:
+    """A Gaussian whose arrays are not in memory (Dask arrays): the functions marked
+    :func:`lazy_aware` hand themselves to its :meth:`apply` instead of computing."""
+
+    def apply(self, function: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def lazy_aware(function: F) -> F:
+    """Let ``function`` take lazy Gaussians: when any argument is one, the call is handed to it
+    (for Dask: one task per chunk, a Dask result); otherwise it runs as written."""
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, Lazy):
+                return value.apply(function, args, kwargs)
+        return function(*args, **kwargs)
+
+    return call  # type: ignore[return-value]
+
+
+def _lazy(constructor: str, **named: Any) -> Any:
+    """A lazy Gaussian when some input is a Dask array (chunked along batch axes), else None."""
+    if not any(type(v).__module__.split(".")[0] == "dask" for v in named.values()):
+        return None
+    from gaussdiv.lazy.dask_gaussian import DaskGaussian
+
+    return DaskGaussian(constructor, named)
+
+
 class Gaussian:
     """A multivariate normal N(μ, Σ), or a batch of them; immutable.
 
@@ -64,6 +99,10 @@ class Gaussian:
     mean: Any
     cov: Covariance
 
+    def __new__(cls, mean: Any = None, cov: Any = None) -> Any:
+        lazy = None if isinstance(cov, Covariance) else _lazy("Gaussian", mean=mean, cov=cov)
+        return object.__new__(cls) if lazy is None else lazy
+
     def __init__(self, mean: Any, cov: Any) -> None:
         if isinstance(cov, Covariance):
             structure = cov
@@ -76,18 +115,25 @@ class Gaussian:
     @classmethod
     def from_precision(cls, mean: Any, precision: Any) -> Gaussian:
         """N(μ, Λ⁻¹) from the precision matrix Λ (*batch, d, d); Λ is never inverted."""
+        if (lazy := _lazy("from_precision", mean=mean, precision=precision)) is not None:
+            return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, precision=precision)
         return cls(mean, FullPrecision.from_matrix(precision, name="precision", ctx=ctx))
 
     @classmethod
     def from_scale_tril(cls, mean: Any, scale_tril: Any) -> Gaussian:
         """N(μ, L Lᵀ) from the lower Cholesky factor L of the covariance (positive diagonal)."""
+        if (lazy := _lazy("from_scale_tril", mean=mean, scale_tril=scale_tril)) is not None:
+            return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, scale_tril=scale_tril)
         return cls(mean, FullCovariance.from_factor(scale_tril, name="scale_tril", ctx=ctx))
 
     @classmethod
     def from_precision_tril(cls, mean: Any, precision_tril: Any) -> Gaussian:
         """N(μ, (R Rᵀ)⁻¹) from the lower Cholesky factor R of the precision Λ = R Rᵀ."""
+        lazy = _lazy("from_precision_tril", mean=mean, precision_tril=precision_tril)
+        if lazy is not None:
+            return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, precision_tril=precision_tril)
         return cls(mean, FullPrecision.from_factor(precision_tril, name="precision_tril",
                                                    ctx=ctx))
@@ -107,12 +153,16 @@ class Gaussian:
             raise GaussianError("Gaussian.diag takes exactly one of var=, std= or logvar=; got "
                                 + (", ".join(given) or "none"))
         (kind, param), = given.items()
+        if (lazy := _lazy("diag", mean=mean, **{kind: param})) is not None:
+            return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, **{kind: param})
         return cls(mean, DiagonalCovariance.from_param(param, kind, ctx=ctx))
 
     @classmethod
     def isotropic(cls, mean: Any, var: Any) -> Gaussian:
         """N(μ, v I) with one variance v per batch element: mean (*batch, d), var (*batch)."""
+        if (lazy := _lazy("isotropic", mean=mean, var=var)) is not None:
+            return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, var=var)
         mean_shape = tuple(getattr(mean, "shape", np.shape(mean)))
         if len(mean_shape) < 1:
@@ -141,6 +191,8 @@ class Gaussian:
 
         Costs O(d k²) once (a k×k capacitance Cholesky); never forms the d×d matrix.
         """
+        if (lazy := _lazy("lowrank", mean=mean, factor=factor, var=var)) is not None:
+            return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, factor=factor, var=var)
         return cls(mean, LowRankCovariance.from_parts(factor, var, ctx=ctx))
 
@@ -151,6 +203,8 @@ class Gaussian:
         The entry of x at index i q + j pairs row i of A with row j of B (row-major
         vectorisation of a p×q matrix). Never expanded to the d×d matrix.
         """
+        if (lazy := _lazy("kronecker", mean=mean, a=a, b=b)) is not None:
+            return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, a=a, b=b)
         factor_a = FullCovariance.from_matrix(a, name="a", ctx=ctx)
         factor_b = FullCovariance.from_matrix(b, name="b", ctx=ctx)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from gaussdiv.divergences.kl import kl
-from gaussdiv.gaussian import Gaussian
+from gaussdiv.gaussian import Gaussian, lazy_aware
 
 
+@lazy_aware
 def jeffreys(p: Gaussian, q: Gaussian) -> Any:
     """J(P, Q) = KL(P‖Q) + KL(Q‖P)
     = ½ (tr(Σ₂⁻¹Σ₁) + tr(Σ₁⁻¹Σ₂) − 2d + Δμᵀ(Σ₁⁻¹ + Σ₂⁻¹)Δμ), symmetric, ≥ 0.

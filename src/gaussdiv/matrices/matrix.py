@@ -19,7 +19,7 @@ from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.renyi import bhattacharyya, bhattacharyya_coefficient, hellinger, renyi
 from gaussdiv.divergences.wasserstein import wasserstein
 from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, GaussianError
-from gaussdiv.gaussian import Gaussian, check_gaussian, result_dtype
+from gaussdiv.gaussian import Gaussian, check_gaussian, lazy_aware, result_dtype
 from gaussdiv.matrices.routes import (
     BroadcastRoute,
     ProductRoute,
@@ -41,6 +41,7 @@ DIVERGENCES: dict[str, Divergence] = {
 SYMMETRIC = (jeffreys, bhattacharyya, bhattacharyya_coefficient, hellinger, wasserstein)
 
 
+@lazy_aware
 def pairwise(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None = None, *,
              block: int | tuple[int, int] | None = None, max_memory: int | None = None,
              **options: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Gaussians of Dask arrays and the library's functions over them, chunk by chunk."""
