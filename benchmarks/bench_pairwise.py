@@ -132,12 +132,13 @@ def main() -> None:
     args = parser.parse_args()
     repeat = args.repeat or (3 if args.quick else 7)
     rng = np.random.default_rng(0)
-    n = 500 if args.quick else 2000
+    matrices = [500] if args.quick else [2000, 4000]
     sizes = (20_000, 2000) if args.quick else (1_000_000, 10_000)
     lines = ["## Divergence matrices and top-k (benchmarks/bench_pairwise.py)", "",
-             *describe(torch, torch.get_num_threads() if torch else None), "",
-             *matrix_rows(rng, n, 16, 20, repeat), "",
-             *topk_rows(rng, *sizes, 32, 10, full_limit=10**8)]
+             *describe(torch, torch.get_num_threads() if torch else None), ""]
+    for n in matrices:
+        lines += [*matrix_rows(rng, n, 16, 20, repeat), ""]
+    lines += topk_rows(rng, *sizes, 32, 10, full_limit=10**8)
     emit(lines, args.out)
 
 

@@ -97,7 +97,7 @@ def test_kl_matrix_is_the_single_pair_function_for_every_structure_pair(kind_p, 
 
 @pytest.mark.parametrize(("function", "options"), DIVERGENCES,
                          ids=lambda v: getattr(v, "__name__", str(v)))
-@pytest.mark.parametrize("kind", ["full", "logvar", "lowrank"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_divergence_matrix_is_its_single_pair_function(function, options, kind):
     p = _batch(kind, 6, 4, seed=3)
     q = _batch(kind, 5, 4, seed=4, near_of=p)

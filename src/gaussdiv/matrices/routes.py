@@ -17,7 +17,7 @@ import numpy as np
 
 from gaussdiv.gaussian import Gaussian
 from gaussdiv.matrices.moments import Moments, column_moments, row_moments, uses_diagonal_layout
-from gaussdiv.matrices.product import ProductTile, product_tile
+from gaussdiv.matrices.product import ProductTile, product_tile, unkept
 from gaussdiv.structures import DiagonalCovariance, Factored
 
 Divergence = Callable[..., Any]
@@ -90,9 +90,9 @@ class ProductRoute:
     def tile(self, r0: int, r1: int, c0: int, c1: int) -> Any:
         """KL for the tile, every entry to the single-pair accuracy."""
         fast = self.fast(r0, r1, c0, c1)
-        ii, jj = np.nonzero(~fast.kept)
-        if not ii.size:
+        if fast.kept.all():  # the usual case
             return fast.value
+        ii, jj = unkept(fast.kept)
         exact = self.exact(r0 + ii, c0 + jj)
         return put(self.p.ops, fast.value, ii * (c1 - c0) + jj, exact)
 

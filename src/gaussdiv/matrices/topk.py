@@ -24,6 +24,7 @@ from gaussdiv.matrices.matrix import (
     resolve,
     traced,
 )
+from gaussdiv.matrices.product import unkept
 from gaussdiv.matrices.routes import (
     BroadcastRoute,
     ProductRoute,
@@ -104,7 +105,7 @@ def _product_best(route: ProductRoute, r0: int, r1: int, c0: int, c1: int, best:
     fast = route.fast(r0, r1, c0, c1)
     keys = fast.plain if sign > 0 else -fast.plain  # a fresh array on NumPy too: edited below
     pending = ~fast.kept
-    ii, jj = np.nonzero(pending)
+    ii, jj = unkept(fast.kept)
     if ii.size:
         with np.errstate(invalid="ignore"):
             hopeful = sign * fast.plain[ii, jj] - fast.error(ii, jj)
