@@ -108,6 +108,11 @@ class Backend(ABC):
         by step)."""
         return None
 
+    def cholesky_backward_error(self, a: Any, factor: Any) -> Any:
+        """F = L⁻¹(A − LLᵀ)L⁻ᵀ (*batch, d, d) by a fused kernel, or None where there is none
+        (callers then form the residual and solve step by step)."""
+        return None
+
     def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:
         """(‖L_B⁻¹L_A‖²_F, 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)) for lower factors L_B = ref and L_A = first
         (..., d, d) from one fused kernel, or None where there is none (the caller forms

@@ -180,6 +180,17 @@ class NumpyBackend(Backend):
         factor, status, bound = kernels.checked_cholesky(_flat(a, batch, count))
         return factor.reshape(a.shape), status.reshape(batch), bound.reshape(batch)
 
+    def cholesky_backward_error(self, a: Any, factor: Any) -> Any:
+        batch, d = tuple(factor.shape[:-2]), factor.shape[-1]
+        count = math.prod(batch)
+        if a.dtype != np.float64:
+            return None  # float32 residuals are formed in float64 by the step-by-step route
+        kernels = _compiled_for(count, d, a, factor)
+        if kernels is None:
+            return None
+        f = kernels.backward_error(_flat(a, batch, count), _flat(factor, batch, count))
+        return f.reshape(factor.shape)
+
     def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:
         batch = broadcast_shapes(tuple(ref.shape[:-2]), tuple(first.shape[:-2]))
         count = math.prod(batch)
