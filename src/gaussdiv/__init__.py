@@ -36,6 +36,7 @@ from gaussdiv.errors import (
 from gaussdiv.gaussian import Gaussian, concatenate, stack
 from gaussdiv.interop import from_scipy, from_torch
 from gaussdiv.matrices import pairwise, pairwise_topk
+from gaussdiv.mixtures import GaussianMixture, mixture_kl, mixture_kl_bounds
 from gaussdiv.montecarlo import MonteCarloEstimate, js_mc, kl_mc, sample
 from gaussdiv.structures import (
     Covariance,
@@ -59,6 +60,7 @@ __all__ = [
     "FullPrecision",
     "Gaussian",
     "GaussianError",
+    "GaussianMixture",
     "KLTerms",
     "KroneckerCovariance",
     "LowRankCovariance",
@@ -83,6 +85,8 @@ __all__ = [
     "kl_terms",
     "log_prob",
     "log_ratio",
+    "mixture_kl",
+    "mixture_kl_bounds",
     "pairwise",
     "pairwise_topk",
     "renyi",

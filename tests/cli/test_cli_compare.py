@@ -146,3 +146,34 @@ def test_npy_and_parquet_files_give_the_csv_numbers(invoke, tmp_path, samples, s
         assert got["kl_ba"]["kl"] == pytest.approx(csv["kl_ba"]["kl"], rel=1e-13)
     mixed = _json(invoke, sample_csvs[0], tmp_path / "b.parquet", "--bootstrap", "0")
     assert mixed["kl_ab"]["kl"] == pytest.approx(csv["kl_ab"]["kl"], rel=1e-13)
+
+
+def test_mixture_option_reports_bounds_around_monte_carlo(invoke, sample_csvs, samples):
+    mixture = pytest.importorskip("sklearn.mixture")
+    got = _json(invoke, *sample_csvs, "--bootstrap", "0", "--mixture", "2")["mixture"]
+    assert got["components"] == 2 and got["draws"] == 100_000
+    a, b = samples
+    fa = gaussdiv.GaussianMixture.from_sklearn(
+        mixture.GaussianMixture(2, covariance_type="full", reg_covar=1e-6,
+                                random_state=0).fit(a))
+    fb = gaussdiv.GaussianMixture.from_sklearn(
+        mixture.GaussianMixture(2, covariance_type="full", reg_covar=1e-6,
+                                random_state=0).fit(b))
+    lower, upper = gaussdiv.mixture_kl_bounds(fa, fb)
+    assert got["kl_ab"]["lower"] == pytest.approx(float(lower), rel=1e-12)
+    assert got["kl_ab"]["upper"] == pytest.approx(float(upper), rel=1e-12)
+    for key in ("kl_ab", "kl_ba"):
+        r = got[key]
+        assert r["lower"] <= r["mc"] + 4 * r["mc_stderr"]
+        assert r["mc"] - 4 * r["mc_stderr"] <= r["upper"]
+    text = invoke("compare", *sample_csvs, "--bootstrap", "0", "--mixture", "2").stdout
+    assert "2-component Gaussian mixtures" in text and "upper bound" in text
+
+
+def test_mixture_with_too_few_rows(invoke, tmp_path):
+    rows = np.random.default_rng(0).standard_normal((5, 2))
+    a = write_csv(tmp_path / "a.csv", ["x", "y"], rows)
+    b = write_csv(tmp_path / "b.csv", ["x", "y"], rows + 1)
+    result = invoke("compare", a, b, "--bootstrap", "0", "--estimator", "oas", "--mixture",
+                    "3", code=2)
+    assert "too few for a 3-component mixture" in result.stderr

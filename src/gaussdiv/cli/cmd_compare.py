@@ -28,6 +28,7 @@ from gaussdiv.cli.common import (
     terms_table,
 )
 from gaussdiv.cli.divergences import Divergence, divergence_option
+from gaussdiv.cli.mixtures import mixture_option, mixture_report, mixture_table
 from gaussdiv.cli.samples import numeric_matrix, parse_columns, read_table, select_columns
 
 #: --gate → index into the KL report (KL(A‖B), KL(B‖A), Jeffreys).
@@ -104,12 +105,14 @@ def gate_index(divergence: Divergence, gate: str, explicit: bool) -> int | None:
 @divergence_option("Divergence to report, with its intervals: kl gives KL(A‖B), KL(B‖A), "
                    "their terms and the Jeffreys sum; any other gives it both ways, or once "
                    "when it is symmetric.")
+@mixture_option
 @json_option
 @click.pass_context
 def compare_command(ctx: click.Context, a_file: Path, b_file: Path, columns: tuple[str, ...],
                     estimator: str, standardize: bool, strict: bool, n_boot: int,
                     confidence: float, seed: int, progress: bool, fail_above: float | None,
-                    gate: str, divergence: Divergence, as_json: bool) -> None:
+                    gate: str, divergence: Divergence, components: int | None,
+                    as_json: bool) -> None:
     """Fit a Gaussian to the samples in A and in B; report KL(A‖B), KL(B‖A), their sum
     (Jeffreys divergence), the three terms of each, and bootstrap confidence intervals —
     or, with --divergence, that divergence and its intervals.
@@ -121,6 +124,7 @@ def compare_command(ctx: click.Context, a_file: Path, b_file: Path, columns: tup
     Examples:
       gaussdiv compare ref.csv new.csv --fail-above 0.1
       gaussdiv compare ref.csv new.csv --divergence hellinger --bootstrap 200 --json
+      gaussdiv compare ref.csv new.csv --mixture 3
 
     Exit status: 0 ok, 1 the --fail-above gate was exceeded, 2 bad input.
     """
@@ -153,13 +157,18 @@ def compare_command(ctx: click.Context, a_file: Path, b_file: Path, columns: tup
         gate_key = gate if divergence.kind == "kl" else rows[tested][0]
         gate_label, gate_value = rows[tested][1], float(values[tested])
     exceeded = fail_above is not None and gate_value > fail_above
+    mixtures = None if components is None else \
+        mixture_report(xa, xb, components, seed, (str(a_file), str(b_file)))
     if as_json:
-        echo_json(_payload(a_file, b_file, fa, fb, names, divergence, rows, terms, interval,
+        payload = _payload(a_file, b_file, fa, fb, names, divergence, rows, terms, interval,
                            None if fail_above is None else {
                                "divergence": gate_key, "threshold": fail_above,
-                               "value": gate_value, "exceeded": exceeded}))
+                               "value": gate_value, "exceeded": exceeded})
+        echo_json(payload if mixtures is None else {**payload, "mixture": mixtures})
     else:
         _print(a_file, b_file, fa, fb, names, divergence, rows, terms, interval)
+        if mixtures is not None:
+            click.echo("\n" + mixture_table(mixtures))
     if exceeded:
         note(f"drift gate: {gate_label} = {fmt(gate_value)} exceeds --fail-above "
              f"{fail_above:g}")
