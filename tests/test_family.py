@@ -85,23 +85,23 @@ def test_family_on_torch_and_jax_with_gradients():
     p, q = _pair()
     expected = {f.__name__: f(p, q) for f in (gd.bhattacharyya, gd.hellinger, gd.jeffreys)}
     mean = torch.tensor(np.asarray(p.mean), requires_grad=True)
-    tp = gd.Gaussian(mean, torch.tensor(np.asarray(p.covariance_matrix())))
+    tp = gd.Gaussian(mean, torch.tensor(np.asarray(p.covariance_matrix)))
     tq = gd.Gaussian(torch.tensor(np.asarray(q.mean)), torch.tensor(np.asarray(
-        q.covariance_matrix())))
+        q.covariance_matrix)))
     for f in (gd.bhattacharyya, gd.hellinger, gd.jeffreys):
         assert float(f(tp, tq).detach()) == pytest.approx(expected[f.__name__], rel=1e-13)
     value = gd.renyi(tp, tq, 0.7)
     value.backward()
     # d D_α / d μ₁ = α Σ_α⁻¹ (μ₁ − μ₂).
-    mixed = 0.7 * q.covariance_matrix() + 0.3 * p.covariance_matrix()
+    mixed = 0.7 * q.covariance_matrix + 0.3 * p.covariance_matrix
     np.testing.assert_allclose(mean.grad.numpy(),
                                0.7 * np.linalg.solve(mixed, p.mean - q.mean), rtol=1e-12)
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    jp = gd.Gaussian(jnp.asarray(p.mean), jnp.asarray(p.covariance_matrix()))
-    jq = gd.Gaussian(jnp.asarray(q.mean), jnp.asarray(q.covariance_matrix()))
+    jp = gd.Gaussian(jnp.asarray(p.mean), jnp.asarray(p.covariance_matrix))
+    jq = gd.Gaussian(jnp.asarray(q.mean), jnp.asarray(q.covariance_matrix))
     assert float(jax.jit(gd.hellinger)(jp, jq)) == pytest.approx(expected["hellinger"],
                                                                   rel=1e-13)
 

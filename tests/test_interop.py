@@ -123,7 +123,7 @@ def test_from_torch_matches_the_distribution(torch, kind, build, batch):
         assert g.dtype == torch.float64 and g.mean.device == dist.mean.device
         mean = dist.mean[..., None] if kind == "normal" else dist.mean
         np.testing.assert_array_equal(_np(g.mean), _np(mean))
-        np.testing.assert_allclose(_np(g.covariance_matrix()), _np(_dense_cov(torch, dist)),
+        np.testing.assert_allclose(_np(g.covariance_matrix), _np(_dense_cov(torch, dist)),
                                    rtol=1e-12, atol=1e-14)
         x = torch.tensor(rng.standard_normal((5, *batch, d)), device=device)
         torch_lp = dist.log_prob(x[..., 0] if kind == "normal" else x)

@@ -69,8 +69,8 @@ def test_one_component_mixtures_are_the_exact_kl():
     mc = gd.mixture_kl(f, g, "mc", n=100_000, seed=3)
     assert abs(mc.value - exact) < 4 * mc.stderr
     # product: ln(∫f²/∫fg), not KL
-    z = gd.log_prob(gd.Gaussian(p.mean, 2 * p.covariance_matrix()), p.mean)
-    t = gd.log_prob(gd.Gaussian(q.mean, p.covariance_matrix() + q.covariance_matrix()), p.mean)
+    z = gd.log_prob(gd.Gaussian(p.mean, 2 * p.covariance_matrix), p.mean)
+    t = gd.log_prob(gd.Gaussian(q.mean, p.covariance_matrix + q.covariance_matrix), p.mean)
     assert float(gd.mixture_kl(f, g, "product")) == pytest.approx(float(z - t), rel=1e-13)
     lower, upper = gd.mixture_kl_bounds(f, g)
     assert lower <= exact and upper == pytest.approx(exact, rel=1e-14)
@@ -123,7 +123,7 @@ def test_moments_draws_and_entropy_bounds():
     np.testing.assert_allclose(draws.mean(0), f.mean(), atol=0.02)
     np.testing.assert_allclose(np.cov(draws, rowvar=False), f.covariance(), atol=0.05)
     matched = f.moment_matched()
-    np.testing.assert_allclose(matched.covariance_matrix(), f.covariance())
+    np.testing.assert_allclose(matched.covariance_matrix, f.covariance())
     lower, upper = f.entropy_bounds()
     estimate = -f.log_prob(draws).mean()
     assert lower <= estimate <= upper
@@ -197,3 +197,24 @@ def test_bad_input_is_named():
         gd.mixture_kl(f, comps)
     within = gd.GaussianMixture([0.5, 0.5 + 5e-7], comps)  # within the tolerance: normalised
     assert float(within.weights.sum()) == pytest.approx(1.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", ["torch", "jax"])
+def test_bounds_and_approximations_on_other_frameworks(name):
+    """A few 1-D pairs on torch and JAX: the same numbers as NumPy, bracketing quadrature."""
+    module = pytest.importorskip(name)
+    rng = np.random.default_rng(12)
+    array = module.tensor if name == "torch" else module.numpy.asarray
+    for _ in range(4):
+        (f, pf), (g, pg) = _mixture_1d(rng, 3), _mixture_1d(rng, 2)
+        exact = mpref.mixture_kl_1d(pf, pg)
+        convert = [gd.GaussianMixture(array(w), gd.Gaussian(array(m[:, None]),
+                                                            array(v[:, None, None])))
+                   for w, m, v in (pf, pg)]
+        wide = np.asarray(convert[0].weights).dtype == np.float64
+        rel = 1e-12 if wide else 2e-5
+        lower, upper = (float(np.asarray(b)) for b in gd.mixture_kl_bounds(*convert))
+        assert lower <= exact * (1 + rel) + rel and exact <= upper * (1 + rel) + rel
+        for method in APPROXIMATIONS:
+            value = float(np.asarray(gd.mixture_kl(*convert, method)))
+            assert value == pytest.approx(float(gd.mixture_kl(f, g, method)), rel=rel, abs=rel)

@@ -39,7 +39,7 @@ def _batch(kind: str, n: int, d: int, seed: int, near_of: gd.Gaussian | None = N
         out = g[kind]()
         if near_of is not None and type(near_of.cov) is type(out.cov):
             m = np.array(mean)
-            base = np.array(near_of.covariance_matrix() if kind != "precision"
+            base = np.array(near_of.covariance_matrix if kind != "precision"
                             else near_of.cov.matrix)
             m[:2], m[2] = near_of.mean[:2], near_of.mean[2] + 1e-9
             s = np.array(s if kind != "scale_tril" else np.linalg.cholesky(s))

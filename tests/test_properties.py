@@ -309,7 +309,7 @@ def test_four_parameterisations_give_the_same_density_and_entropy(args):
     for name, p in forms.items():
         assert_close(gd.log_prob(p, x), ref_lp, rtol=1e-11, atol=1e-11, err_msg=name)
         assert_close(gd.entropy(p), ref_h, rtol=1e-12, atol=1e-12, err_msg=name)
-        assert_close(p.covariance_matrix(), s, rtol=1e-11, atol=1e-12 * np.abs(s).max(),
+        assert_close(p.covariance_matrix, s, rtol=1e-11, atol=1e-12 * np.abs(s).max(),
                      err_msg=name)
 
 

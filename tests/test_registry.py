@@ -49,4 +49,4 @@ def test_ambiguous_lookups_are_errors_not_guesses():
     finally:
         for key in (key_a, key_b):
             registry._RELATIONS.pop(key, None)
-        registry.relation_for.cache_clear()
+        registry._FOUND.clear()

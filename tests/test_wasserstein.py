@@ -265,7 +265,7 @@ def test_mixed_near(kind):
     p, s1 = _structured(kind, rng, 6)
     e = sym(rng, 6)
     for delta in (1e-2, 1e-6, 1e-12):
-        s2 = np.asarray(p.covariance_matrix()) + delta * e
+        s2 = np.asarray(p.covariance_matrix) + delta * e
         q = gd.Gaussian(p.mean + delta, s2)
         ref = mp_w2(p.mean, s1, q.mean, mp_matrix(s2))
         assert rel_err(wasserstein(p, q, squared=True), ref) <= TOL, delta

@@ -34,7 +34,7 @@ from gaussdiv.errors import (
     ShapeError,
 )
 from gaussdiv.gaussian import Gaussian, concatenate, stack
-from gaussdiv.interop import from_scipy, from_torch
+from gaussdiv.interop import from_scipy, from_torch, to_scipy, to_torch
 from gaussdiv.matrices import pairwise, pairwise_topk
 from gaussdiv.mixtures import GaussianMixture, mixture_kl, mixture_kl_bounds
 from gaussdiv.montecarlo import MonteCarloEstimate, js_mc, kl_mc, sample
@@ -92,6 +92,8 @@ __all__ = [
     "renyi",
     "sample",
     "stack",
+    "to_scipy",
+    "to_torch",
     "tv_bounds",
     "wasserstein",
 ]

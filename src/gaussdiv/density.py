@@ -9,13 +9,13 @@ import numpy as np
 
 from gaussdiv.backends import broadcast_shapes, framework_of
 from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, DtypeError, ShapeError
-from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, lazy_aware
+from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, entry_point
 from gaussdiv.validation import check_dtype, check_finite, check_vector
 
 _LOG_2PI = math.log(2 * math.pi)
 
 
-@lazy_aware
+@entry_point
 def log_prob(p: Gaussian, x: Any) -> Any:
     """ln N(x; μ, Σ) = −½ (d ln 2π + ln|Σ| + (x−μ)ᵀΣ⁻¹(x−μ))   (eq. 8).
 
@@ -33,7 +33,7 @@ def log_prob(p: Gaussian, x: Any) -> Any:
     return p.cov.ops.result(value, p.dtype)
 
 
-@lazy_aware
+@entry_point
 def log_ratio(p: Gaussian, q: Gaussian, x: Any) -> Any:
     """ln p(x)/q(x) = ½ ln|Σ₂|/|Σ₁| + ½ [(x−μ₂)ᵀΣ₂⁻¹(x−μ₂) − (x−μ₁)ᵀΣ₁⁻¹(x−μ₁)]   (eq. 10).
 

@@ -43,7 +43,7 @@ from gaussdiv.validation import check_dtype, check_finite, check_vector, float_d
 
 class Lazy:
     """A Gaussian whose arrays are not in memory (Dask arrays): the functions marked
-    :func:`lazy_aware` hand themselves to its :meth:`apply` instead of computing."""
+    :func:`entry_point` hand themselves to its :meth:`apply` instead of computing."""
 
     def apply(self, function: Callable[..., Any], args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> Any:
@@ -53,17 +53,65 @@ class Lazy:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def lazy_aware(function: F) -> F:
-    """Let ``function`` take lazy Gaussians: when any argument is one, the call is handed to it
-    (for Dask: one task per chunk, a Dask result); otherwise it runs as written."""
+def entry_point(function: F) -> F:
+    """Mark a public function of Gaussians: torch.distributions normals and frozen SciPy
+    ``multivariate_normal`` arguments are converted to Gaussians first (``from_torch``,
+    ``from_scipy``); when an argument is a lazy Gaussian (Dask), the call is handed to it
+    (one task per chunk, a Dask result); otherwise the function runs as written."""
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
+        if any(_foreign(v) for v in (*args, *kwargs.values())):
+            args = tuple(_converted(v) for v in args)
+            kwargs = {k: _converted(v) for k, v in kwargs.items()}
+        frameworks = {v.ops for v in (*args, *kwargs.values()) if isinstance(v, Gaussian)}
+        if len(frameworks) > 1:  # a NumPy N(0, I) holds no data: it joins its partner's
+            args, kwargs = _standard_adapted(args, kwargs)
         for value in (*args, *kwargs.values()):
             if isinstance(value, Lazy):
                 return value.apply(function, args, kwargs)
         return function(*args, **kwargs)
 
     return call  # type: ignore[return-value]
+
+
+def _standard_adapted(args: tuple[Any, ...], kwargs: dict[str, Any]
+                      ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Arguments with every NumPy ``Gaussian.standard`` rebuilt in the framework, dtype and
+    device of the first non-NumPy Gaussian among them."""
+    partner = next(v for v in (*args, *kwargs.values())
+                   if isinstance(v, Gaussian) and v.ops.name != "numpy")
+
+    def adapted(value: Any) -> Any:
+        if isinstance(value, Gaussian) and value.ops.name == "numpy" and _is_standard(value):
+            return Gaussian.standard(value.dim, like=partner.mean).broadcast_to(
+                value.batch_shape)
+        return value
+
+    return tuple(adapted(v) for v in args), {k: adapted(v) for k, v in kwargs.items()}
+
+
+def _is_standard(g: Gaussian) -> bool:
+    """Whether g is N(0, I) held as ``Gaussian.standard`` holds it (no data of its own)."""
+    cov = g.cov
+    return isinstance(cov, DiagonalCovariance) and cov.kind == "var" and \
+        cov.param.size == 1 and float(cov.param.reshape(-1)[0]) == 1.0 and \
+        not np.any(g.mean)
+
+
+def _foreign(value: Any) -> bool:
+    """Whether ``value`` is another library's Gaussian distribution object."""
+    module = type(value).__module__
+    return module.startswith("torch.distributions") or (
+        module.startswith("scipy.stats") and type(value).__name__ == "multivariate_normal_frozen")
+
+
+def _converted(value: Any) -> Any:
+    if not _foreign(value):
+        return value
+    from gaussdiv.interop import from_scipy, from_torch
+
+    return from_torch(value) if type(value).__module__.startswith("torch") else \
+        from_scipy(value)
 
 
 def _lazy(constructor: str, **named: Any) -> Any:
@@ -84,7 +132,13 @@ class Gaussian:
 
     Shapes: ``mean`` (*batch, d); ``cov`` (*batch, d, d). Leading dimensions of the two
     broadcast against each other (a shared covariance for a batch of means, and so on), and
-    the Gaussian's ``batch_shape`` is the broadcast shape.
+    the Gaussian's ``batch_shape`` is the broadcast shape. Two scalars, ``Gaussian(0.0, 1.0)``,
+    are N(μ, σ²) in one dimension.
+
+    Interop: ``log_prob``, ``sample``/``rsample``, ``entropy``, ``loc``, ``variance``,
+    ``stddev``, ``covariance_matrix``, ``precision_matrix``, ``scale_tril``, ``event_shape``,
+    ``expand`` and ``to`` mirror ``torch.distributions.MultivariateNormal`` (each delegates to
+    the library's function or structure).
 
     Arrays: NumPy arrays, PyTorch tensors or JAX arrays (one framework per Gaussian; Python
     lists and scalars go with any). Results come back in the same framework, on the same device.
@@ -107,6 +161,8 @@ class Gaussian:
         if isinstance(cov, Covariance):
             structure = cov
         else:
+            if _ndim(mean) == 0 and _ndim(cov) == 0:  # N(μ, σ²) on the line: d = 1
+                mean, cov = _reshaped(mean, (1,)), _reshaped(cov, (1, 1))
             structure = FullCovariance.from_matrix(cov, name="cov",
                                                    ctx=_inputs(mean=mean, cov=cov))
         self._init(mean, structure)
@@ -176,7 +232,8 @@ class Gaussian:
         """The standard normal N(0, I_d), stored in O(d) for the mean and O(1) for Σ.
 
         ``like``: an array whose framework, device and dtype the Gaussian takes (e.g. a torch
-        tensor); otherwise NumPy in ``dtype``.
+        tensor); otherwise NumPy in ``dtype`` — and then, paired with a torch or JAX Gaussian
+        in a library function, it takes that partner's framework, dtype and device.
         """
         if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
             raise ShapeError(f"d must be a positive integer, got {d!r}")
@@ -239,9 +296,94 @@ class Gaussian:
     def ops(self) -> Backend:
         return self.cov.ops
 
+    @property
+    def event_shape(self) -> tuple[int]:
+        """(d,), as torch.distributions has it."""
+        return (self.dim,)
+
+    @property
+    def loc(self) -> Any:
+        """μ (*batch, d), the name torch.distributions gives the mean."""
+        return self.mean
+
+    @property
     def covariance_matrix(self) -> Any:
-        """Σ as a dense (*batch, d, d) array (for inspection and tests)."""
+        """Σ as a dense (*batch, d, d) array."""
         return self.cov.dense()
+
+    @property
+    def precision_matrix(self) -> Any:
+        """Σ⁻¹ as a dense (*batch, d, d) array (as given for a precision; else from the
+        Cholesky factor: for inspection, never used by the library's numerics)."""
+        full = self.cov.to_full()
+        if isinstance(full, FullPrecision):
+            return full.side_matrix()
+        inverse = full.inverse_factor()
+        return self.ops.matrix_transpose(inverse) @ inverse
+
+    @property
+    def scale_tril(self) -> Any:
+        """The lower Cholesky factor L of Σ = L Lᵀ (*batch, d, d): the structure's own where it
+        holds one of Σ, else factored from the dense Σ."""
+        full = self.cov.to_full()
+        if isinstance(full, FullCovariance):
+            return full.factor
+        return self.ops.cholesky(self.cov.dense())
+
+    @property
+    def variance(self) -> Any:
+        """diag Σ (*batch, d)."""
+        return self.cov.diagonal()
+
+    @property
+    def stddev(self) -> Any:
+        """√diag Σ (*batch, d)."""
+        return self.ops.xp.sqrt(self.cov.diagonal())
+
+    def log_prob(self, x: Any) -> Any:
+        """ln N(x; μ, Σ) for points x (..., d): :func:`gaussdiv.log_prob`."""
+        from gaussdiv.density import log_prob
+
+        return log_prob(self, x)
+
+    def sample(self, n: int = 1, seed: Any = None) -> Any:
+        """n draws, (n, *batch, d): :func:`gaussdiv.sample` (differentiable in μ and Σ's
+        parameters on torch and JAX, so also :meth:`rsample`)."""
+        from gaussdiv.montecarlo import sample
+
+        return sample(self, n, seed)
+
+    def rsample(self, n: int = 1, seed: Any = None) -> Any:
+        """Reparameterised draws μ + S Z (torch's name): the same as :meth:`sample`."""
+        return self.sample(n, seed)
+
+    def entropy(self) -> Any:
+        """H(P): :func:`gaussdiv.entropy`."""
+        from gaussdiv.divergences.kl import entropy
+
+        return entropy(self)
+
+    def expand(self, batch_shape: Sequence[int]) -> Gaussian:
+        """torch's name for :meth:`broadcast_to`."""
+        return self.broadcast_to(batch_shape)
+
+    def to(self, device: Any = None, dtype: Any = None) -> Gaussian:
+        """The same Gaussian on another torch device and/or in another floating dtype (for
+        NumPy and JAX arrays: another dtype). A new dtype drops the cached factorisation
+        corrections, which belong to the old precision."""
+        def move(a: Any) -> Any:
+            if hasattr(a, "to"):  # torch
+                return a.to(device=device, dtype=dtype)
+            if device is not None:
+                raise GaussianError(f"device= is for torch tensors; these are {self.ops.name} "
+                                    "arrays")
+            return a.astype(dtype) if dtype is not None else a
+
+        cov = _moved(self.cov, move, keep_caches=dtype is None)
+        mean = move(self.mean)
+        result_dtype = self.ops.framework_dtype(cov.dtype) if dtype is not None else \
+            self._result_dtype
+        return self._from_parts(mean, cov, result_dtype)
 
     def __repr__(self) -> str:
         return (f"Gaussian(d={self.dim}, batch_shape={self.batch_shape}, dtype={self.dtype}, "
@@ -324,7 +466,8 @@ class Gaussian:
                 f"mean is a {mean_framework.name} array but the covariance is {ops.name}; "
                 "build both from one framework")
         mean_dtype = check_dtype(mean, "mean", ops)
-        if mean_dtype.kind == "f" and mean_dtype.itemsize > structure.dtype.itemsize:
+        if mean_dtype.kind == "f" and mean_dtype.itemsize > structure.dtype.itemsize \
+                and hasattr(mean, "dtype"):  # lists and scalars take the structure's dtype
             raise DtypeError(
                 f"mean is {mean_dtype} but the covariance structure is {structure.dtype}; "
                 f"build the covariance in {mean_dtype} too")
@@ -346,6 +489,31 @@ class Gaussian:
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "cov", structure)
         object.__setattr__(self, "_result_dtype", result_dtype)
+
+
+def _ndim(x: Any) -> int:
+    """x's number of axes (-1 for a ragged list, which the checks then name)."""
+    if hasattr(x, "ndim"):
+        return int(x.ndim)
+    try:
+        return int(np.ndim(x))
+    except ValueError:
+        return -1
+
+
+def _reshaped(x: Any, shape: tuple[int, ...]) -> Any:
+    return x.reshape(shape) if hasattr(x, "reshape") else np.reshape(x, shape)
+
+
+def _moved(cov: Covariance, move: Callable[[Any], Any], keep_caches: bool) -> Covariance:
+    """``cov`` with ``move`` applied to every array (nested structures too); the per-element
+    caches follow only when ``keep_caches``."""
+    if keep_caches:
+        return cov.map_arrays(lambda a, _core: move(a))
+    leaves, static = cov.tree_flatten()
+    moved = tuple(_moved(leaf, move, False) if isinstance(leaf, Covariance) else
+                  None if leaf is None else move(leaf) for leaf in leaves)
+    return type(cov).tree_unflatten(static, moved)
 
 
 def _unpickle(mean: Any, cov: Covariance, result_dtype: Any) -> Gaussian:
@@ -449,16 +617,25 @@ def _join_structures(covs: list[Covariance], leaves: list[tuple[Any, ...]], join
 
 def _inputs(**named: Any) -> ArrayContext:
     """The constructor's array context (see context_of), each input's dtype checked under its
-    own name."""
+    own name. Python scalars and lists take the dtype of the arrays beside them (a list mean
+    with a float32 tensor covariance is float32)."""
     ops = backend_of(*named.values())
     dtypes = [check_dtype(value, name, ops) for name, value in named.items()]
-    return ArrayContext(ops, float_dtype(*dtypes), first_array(*named.values()))
+    typed = [dt for dt, value in zip(dtypes, named.values(), strict=True)
+             if hasattr(value, "dtype")]
+    return ArrayContext(ops, float_dtype(*(typed or dtypes)), first_array(*named.values()))
 
 
 def check_gaussian(value: Any, name: str) -> Gaussian:
     """``value`` itself, or TypeError naming the argument when it is not a Gaussian."""
     if not isinstance(value, Gaussian):
-        raise TypeError(f"{name} must be a gaussdiv.Gaussian, got {type(value).__name__}")
+        kind = type(value)
+        what = kind.__name__ if kind.__module__ == "builtins" else \
+            f"{kind.__module__}.{kind.__name__}"
+        raise TypeError(f"{name} must be a gaussdiv.Gaussian, got {what} (torch.distributions "
+                        "normals and frozen scipy.stats.multivariate_normal objects are "
+                        "converted by the library's functions; gaussdiv.from_torch and "
+                        "from_scipy build one)")
     return value
 
 

@@ -16,7 +16,9 @@ dtype, device and autograd graph. torch broadcasts a distribution's parameters w
 factor, not one per mean — because those batch dimensions are read back at size 1.
 
 Anything else raises :class:`~gaussdiv.GaussianError` (a ``ValueError``) naming the type and
-the supported ones. Importing this module imports neither torch nor scipy.stats.
+the supported ones. The library's functions accept these objects directly (converted once, by
+these functions). :func:`to_torch` and :func:`to_scipy` go the other way. Importing this module
+imports neither torch nor scipy.stats.
 """
 
 from __future__ import annotations
@@ -71,6 +73,49 @@ def from_scipy(frozen: Any) -> Gaussian:
     if not isinstance(frozen, type(stats.multivariate_normal(mean=[0.0]))):
         raise _unsupported(frozen, "a frozen scipy.stats.multivariate_normal(mean, cov)")
     return Gaussian(frozen.mean, frozen.cov)
+
+
+def to_torch(g: Gaussian) -> Any:
+    """The ``torch.distributions`` normal of a Gaussian, with its batch shape: diagonal →
+    ``Independent(Normal(loc, std), 1)``, low-rank → ``LowRankMultivariateNormal``, a precision
+    → ``MultivariateNormal(precision_matrix=Λ)``, every other structure →
+    ``MultivariateNormal(scale_tril=L)`` (the structure's own factor where it has one).
+    NumPy Gaussians are converted with ``torch.as_tensor``; ``from_torch`` reads each back."""
+    import torch
+    from torch import distributions as td
+
+    from gaussdiv.structures import DiagonalCovariance, FullPrecision, LowRankCovariance
+
+    def tensor(a: Any) -> Any:
+        return a if isinstance(a, torch.Tensor) else torch.as_tensor(a.copy())
+
+    if not isinstance(g, Gaussian):
+        raise TypeError(f"to_torch takes a gaussdiv.Gaussian, got {type(g).__name__}")
+    if g.ops.name not in ("numpy", "torch"):
+        raise GaussianError(f"to_torch takes NumPy or torch Gaussians; this one holds "
+                            f"{g.ops.name} arrays")
+    loc = tensor(g.ops.xp.broadcast_to(g.mean, (*g.batch_shape, g.dim)))
+    cov = g.cov
+    if isinstance(cov, DiagonalCovariance):
+        return td.Independent(td.Normal(loc, tensor(cov.std()).expand(loc.shape)), 1)
+    if isinstance(cov, LowRankCovariance):
+        return td.LowRankMultivariateNormal(loc, tensor(cov.factor), tensor(cov.var))
+    if isinstance(cov, FullPrecision):
+        return td.MultivariateNormal(loc, precision_matrix=tensor(cov.side_matrix()))
+    return td.MultivariateNormal(loc, scale_tril=tensor(g.scale_tril))
+
+
+def to_scipy(g: Gaussian) -> Any:
+    """A frozen ``scipy.stats.multivariate_normal(mean, cov)`` of one (unbatched) Gaussian."""
+    from scipy import stats
+
+    if not isinstance(g, Gaussian):
+        raise TypeError(f"to_scipy takes a gaussdiv.Gaussian, got {type(g).__name__}")
+    if g.batch_shape:
+        raise GaussianError(f"to_scipy takes one Gaussian (scipy's multivariate_normal has no "
+                            f"batch); this one has batch shape {g.batch_shape}: index it, "
+                            "e.g. to_scipy(g[0])")
+    return stats.multivariate_normal(g.ops.to_numpy(g.mean), g.ops.to_numpy(g.covariance_matrix))
 
 
 def _unexpanded(tensor: Any, core_ndim: int) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 from gaussdiv.backends import Backend, broadcast_shapes
 from gaussdiv.density import log_ratio
 from gaussdiv.errors import GaussianError
-from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, lazy_aware
+from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, entry_point
 from gaussdiv.numerics.series import excess_log1p
 
 #: Sampling units per chunk in :func:`kl_mc` and :func:`js_mc`, per batch element: memory stays
@@ -48,7 +48,7 @@ class MonteCarloEstimate:
         return (self.value - exact) / self.stderr
 
 
-@lazy_aware
+@entry_point
 def sample(p: Gaussian, n: int, seed: Any = None) -> Any:
     """Draw n points X = μ + S Z with S Sᵀ = Σ and Z standard normal.
 

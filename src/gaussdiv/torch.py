@@ -19,6 +19,10 @@ Differences from torch's own formulas: inputs are validated (a NaN or a non-posi
 covariance raises a :class:`~gaussdiv.GaussianError`, a ``ValueError``; so does a mismatch of
 event shapes, as in torch), which reads values on the host once per call.
 
+Only ``kl_divergence`` is replaced: torch's own ``entropy``, ``log_prob`` and ``rsample`` of
+these distributions are unchanged (they do not cancel the way KL does; gaussdiv's equal them to
+rounding, ``tests/test_ecosystem.py``).
+
 :func:`register` is idempotent and lasts for the process: torch has no public way to remove an
 entry from its KL registry, so there is no ``unregister``. To get torch's own value for a pair,
 compute it in a process that has not called :func:`register`.

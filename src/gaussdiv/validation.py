@@ -231,4 +231,4 @@ def check_positive(x: Any, name: str, ops: Any, what: str = "entries") -> None:
     values = ops.to_numpy(x)
     where = first_true(~(values > 0))
     raise NotPositiveDefiniteError(
-        f"{name} must have positive {what}: entry {where} is {values[where]!r}")
+        f"{name} must have positive {what}: entry {where} is {float(values[where])!r}")

@@ -68,7 +68,7 @@ def test_each_layout_matches_the_public_constructor(invoke, tmp_path, layout):
     q = build()
     p = P if q.dim == 3 else Gaussian(np.zeros(q.dim), np.eye(q.dim) * 1.5)
     p_file = write_json(tmp_path / "p.json", {"mean": np.asarray(p.mean).tolist(),
-                                              "cov": np.asarray(p.covariance_matrix()).tolist()})
+                                              "cov": np.asarray(p.covariance_matrix).tolist()})
     q_file = write_json(tmp_path / f"{layout}.json", payload)
     got = _kl_json(invoke, p_file, q_file)
     for key, (a, b) in {"kl_pq": (p, q), "kl_qp": (q, p)}.items():
@@ -101,3 +101,11 @@ def test_json_names_files_and_constructors(invoke, tmp_path, gaussian_files):
     assert got["p"] == {"path": str(gaussian_files[0]), "constructor": "Gaussian", "dim": 3}
     assert got["q"]["constructor"] == "Gaussian.from_precision"
     assert got["jeffreys"] == pytest.approx(got["kl_pq"]["kl"] + got["kl_qp"]["kl"], rel=1e-15)
+
+
+def test_scalars_are_one_dimensional_gaussians(invoke, tmp_path):
+    (tmp_path / "p.json").write_text('{"mean": 0, "var": 2}')
+    (tmp_path / "q.json").write_text('{"mean": 1, "cov": 1}')
+    got = json.loads(invoke("kl", tmp_path / "p.json", tmp_path / "q.json", "--json").stdout)
+    expected = float(gaussdiv.kl(gaussdiv.Gaussian(0.0, 2.0), gaussdiv.Gaussian(1.0, 1.0)))
+    assert got["kl_pq"]["kl"] == pytest.approx(expected, rel=1e-15)

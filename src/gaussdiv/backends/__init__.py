@@ -5,7 +5,6 @@ back as the same kind of array, on the same device. One sibling backend per fram
 from __future__ import annotations
 
 import sys
-from functools import cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,34 +18,46 @@ __all__ = ["NUMPY", "ArrayContext", "Backend", "backend_of", "broadcast_shapes",
            "first_array", "framework_of"]
 
 
-@cache
+# Memoised by hand, in dicts: torch.compile (Dynamo) traces through functools caches with a
+# UserWarning for each one it meets; a dict lookup it traces silently.
+_BACKENDS: dict[str, Backend] = {}
+_BY_TYPE: dict[type, Backend | None] = {}
+
+
 def _torch_backend() -> Backend:
-    from gaussdiv.backends.torch_backend import TorchBackend
+    if "torch" not in _BACKENDS:
+        from gaussdiv.backends.torch_backend import TorchBackend
 
-    return TorchBackend()
+        _BACKENDS["torch"] = TorchBackend()
+    return _BACKENDS["torch"]
 
 
-@cache
 def _jax_backend() -> Backend:
-    from gaussdiv.backends.jax_backend import JaxBackend
-    from gaussdiv.pytree import register_pytrees
+    if "jax" not in _BACKENDS:
+        from gaussdiv.backends.jax_backend import JaxBackend
+        from gaussdiv.pytree import register_pytrees
 
-    backend = JaxBackend()
-    register_pytrees(backend.jax)
-    return backend
+        backend = JaxBackend()
+        register_pytrees(backend.jax)
+        _BACKENDS["jax"] = backend
+    return _BACKENDS["jax"]
 
 
-@cache
 def _backend_for_type(kind: type) -> Backend | None:
     """The backend owning arrays of this type; None for neutral values (scalars, lists)."""
+    if kind in _BY_TYPE:
+        return _BY_TYPE[kind]
     module = kind.__module__.split(".")[0]
+    backend: Backend | None = None
     if module == "torch" and "torch" in sys.modules:
-        return _torch_backend()
-    if module in ("jax", "jaxlib") and "jax" in sys.modules:
-        return _jax_backend()
-    if issubclass(kind, np.ndarray):
-        return NUMPY
-    return None
+        backend = _torch_backend()
+    elif module in ("jax", "jaxlib") and "jax" in sys.modules:
+        backend = _jax_backend()
+    elif issubclass(kind, np.ndarray):
+        backend = NUMPY
+    if backend is not None:  # neutral types are not kept: their framework may be imported later
+        _BY_TYPE[kind] = backend
+    return backend
 
 
 def framework_of(*arrays: Any) -> Backend | None:

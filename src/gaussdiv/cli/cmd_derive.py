@@ -61,7 +61,7 @@ def pair_text(p: Gaussian, q: Gaussian) -> str:
     with np.printoptions(precision=4, suppress=True, linewidth=100):
         parts = []
         for name, g, k in (("P", p, "₁"), ("Q", q, "₂")):
-            rows = str(np.asarray(g.covariance_matrix())).replace("\n", "\n" + " " * 8)
+            rows = str(np.asarray(g.covariance_matrix)).replace("\n", "\n" + " " * 8)
             parts.append(f"{name}: μ{k} = {np.asarray(g.mean)}\n   Σ{k} = {rows}")
     return "\n".join(parts)
 

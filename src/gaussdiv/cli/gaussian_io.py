@@ -18,7 +18,7 @@ keys besides ``mean``              built with
 =================================  =========================================================
 
 JSON example: ``{"mean": [0, 1], "cov": [[2, 0.5], [0.5, 1]]}``; a .npz file (``np.savez``)
-holds the same names as arrays.
+holds the same names as arrays. In one dimension scalars do: ``{"mean": 0, "var": 2}``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def load_gaussian(path: Path) -> tuple[Gaussian, str]:
                         f"({found}); use exactly one of: {_layout_names()}")
     constructor, build = LAYOUTS[keys]
     try:
-        return build(arrays), constructor
+        return build(_one_dimensional(arrays)), constructor
     except LookupError as exc:
         raise UserError(f"{path}: keys {'+'.join(sorted(keys))} need Gaussian.{exc.args[0]}, "
                         "which this version of gaussdiv lacks") from None
@@ -132,6 +132,19 @@ def load_gaussian(path: Path) -> tuple[Gaussian, str]:
         raise UserError(f"{path}: {exc}") from None
 
 
+#: The matrix-valued keys (a scalar is a 1×1 matrix when d = 1).
+_MATRICES = ("cov", "precision", "scale_tril", "precision_tril", "a", "b")
+
+
+def _one_dimensional(arrays: dict[str, Any]) -> dict[str, Any]:
+    """A scalar mean is d = 1: scalars beside it become 1-vectors (var, std, logvar) or 1×1
+    matrices (``{"mean": 0, "var": 2}`` is N(0, 2) on the line)."""
+    if np.ndim(arrays["mean"]) != 0:
+        return arrays
+    return {k: np.reshape(v, (1, 1) if k in _MATRICES else (1,)) if np.ndim(v) == 0 else v
+            for k, v in arrays.items()}
+
+
 def gaussian_payload(g: Gaussian) -> dict[str, Any]:
     """A Gaussian as the JSON layout ``{"mean": ..., "cov": ...}`` (dense covariance)."""
-    return {"mean": np.asarray(g.mean), "cov": np.asarray(g.covariance_matrix())}
+    return {"mean": np.asarray(g.mean), "cov": np.asarray(g.covariance_matrix)}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from gaussdiv.divergences.kl import kl
-from gaussdiv.gaussian import Gaussian, lazy_aware
+from gaussdiv.gaussian import Gaussian, entry_point
 
 
-@lazy_aware
+@entry_point
 def jeffreys(p: Gaussian, q: Gaussian) -> Any:
     """J(P, Q) = KL(P‖Q) + KL(Q‖P)
     = ½ (tr(Σ₂⁻¹Σ₁) + tr(Σ₁⁻¹Σ₂) − 2d + Δμᵀ(Σ₁⁻¹ + Σ₂⁻¹)Δμ), symmetric, ≥ 0.

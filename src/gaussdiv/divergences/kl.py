@@ -20,7 +20,7 @@ import numpy as np
 
 from gaussdiv.divergences.validity import check_valid
 from gaussdiv.execution.refine import refined_excess
-from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, lazy_aware, result
+from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, entry_point, result
 from gaussdiv.relations import relation_for
 from gaussdiv.relations.base import PairTerms
 
@@ -62,7 +62,7 @@ def kl_terms(p: Gaussian, q: Gaussian) -> KLTerms:
     )
 
 
-@lazy_aware
+@entry_point
 def kl(p: Gaussian, q: Gaussian) -> Any:
     """KL(P‖Q) = E_P[ln p(X)/q(X)], in closed form, exact to the last few digits.
 
@@ -98,14 +98,14 @@ def _kl_parts(p: Gaussian, q: Gaussian) -> tuple[PairTerms, Any, Any]:
     return terms, mahalanobis, value
 
 
-@lazy_aware
+@entry_point
 def entropy(p: Gaussian) -> Any:
     """Differential entropy H(P) = H_P(P) = ½ (d (1 + ln 2π) + ln|Σ|), shape (*batch)."""
     check_gaussian(p, "p")
     return result(0.5 * (p.dim * (1 + _LOG_2PI) + p.cov.logdet()), p)
 
 
-@lazy_aware
+@entry_point
 def cross_entropy(p: Gaussian, q: Gaussian) -> Any:
     """Cross-entropy H_P(Q) = −E_P[ln q(X)] = H(P) + KL(P‖Q), shape broadcast(B₁, B₂).
 

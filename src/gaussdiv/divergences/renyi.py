@@ -33,14 +33,14 @@ from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.validity import check_valid
 from gaussdiv.errors import GaussianError
 from gaussdiv.execution.refine import refine_cancelling
-from gaussdiv.gaussian import Gaussian, check_pair, lazy_aware, result
+from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.relations import relation_for
 from gaussdiv.relations.base import PairRelation, Spectrum
 from gaussdiv.structures import Covariance, FullPrecision
 
 
-@lazy_aware
+@entry_point
 def renyi(p: Gaussian, q: Gaussian, alpha: float) -> Any:
     """D_α(P‖Q), the Rényi divergence of order α > 0 (see the module doc for the formula).
 
@@ -67,21 +67,21 @@ def renyi(p: Gaussian, q: Gaussian, alpha: float) -> Any:
     return result(value, p, q)
 
 
-@lazy_aware
+@entry_point
 def bhattacharyya(p: Gaussian, q: Gaussian) -> Any:
     """The Bhattacharyya distance D_B = −ln ∫√(pq) = D_½(P‖Q) / 2
     = ⅛ ΔμᵀΣ_m⁻¹Δμ + ½ ln(|Σ_m| / √(|Σ₁||Σ₂|)), Σ_m = (Σ₁ + Σ₂)/2; symmetric, ≥ 0."""
     return 0.5 * renyi(p, q, 0.5)
 
 
-@lazy_aware
+@entry_point
 def bhattacharyya_coefficient(p: Gaussian, q: Gaussian) -> Any:
     """BC = ∫√(p q) = e^(−D_B) ∈ (0, 1]; exactly 1 for identical inputs."""
     value = bhattacharyya(p, q)
     return p.ops.xp.exp(-value) if not isinstance(value, np.generic) else np.exp(-value)
 
 
-@lazy_aware
+@entry_point
 def hellinger(p: Gaussian, q: Gaussian) -> Any:
     """The Hellinger distance H = √(1 − BC) ∈ [0, 1), computed as √(−expm1(−D_B)): full
     relative accuracy however close P and Q are (1 − BC would stop at √eps ≈ 1.5e-8)."""

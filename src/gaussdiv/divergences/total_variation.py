@@ -20,10 +20,10 @@ from typing import Any
 
 from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.renyi import bhattacharyya
-from gaussdiv.gaussian import Gaussian, check_pair, lazy_aware, result
+from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
 
 
-@lazy_aware
+@entry_point
 def tv_bounds(p: Gaussian, q: Gaussian) -> tuple[Any, Any]:
     """(lower, upper) bounds on TV(P, Q), each of shape broadcast(B₁, B₂), 0 ≤ lower ≤ TV ≤
     upper ≤ 1; lower == upper == TV in one dimension. Cost: a Bhattacharyya distance and two

@@ -36,7 +36,7 @@ import numpy as np
 from gaussdiv.backends import Backend, backend_of
 from gaussdiv.errors import DimensionMismatchError, ShapeError
 from gaussdiv.execution.refine import CANCELLATION_RATIO, refine_cancelling
-from gaussdiv.gaussian import Gaussian, check_pair, lazy_aware, result
+from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
 from gaussdiv.structures import Covariance, DiagonalCovariance, FullPrecision
 from gaussdiv.structures.diagonal import sum_over_dim
 from gaussdiv.validation import check_dtype, check_finite, float_dtype
@@ -48,7 +48,7 @@ from gaussdiv.validation import check_dtype, check_finite, float_dtype
 _FAST_MIN_FRACTION = {np.dtype(np.float64): 2.0**-7, np.dtype(np.float32): 2.0**-3}
 
 
-@lazy_aware
+@entry_point
 def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Any:
     """The 2-Wasserstein distance W₂(P, Q) (or W₂² with ``squared=True``), in closed form.
 

@@ -4,7 +4,7 @@
 when an input is a Dask array. Nothing is computed or checked by value then: shapes, dtypes and
 chunking are checked at once; each chunk is built by the same constructor, validated and
 computed when the result is, in the task that needs it (:mod:`gaussdiv.lazy.blocks`). The
-functions of the library marked :func:`gaussdiv.gaussian.lazy_aware` take DaskGaussians and
+functions of the library marked :func:`gaussdiv.gaussian.entry_point` take DaskGaussians and
 return Dask arrays.
 """
 

@@ -19,7 +19,7 @@ from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.renyi import bhattacharyya, bhattacharyya_coefficient, hellinger, renyi
 from gaussdiv.divergences.wasserstein import wasserstein
 from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, GaussianError
-from gaussdiv.gaussian import Gaussian, check_gaussian, lazy_aware, result_dtype
+from gaussdiv.gaussian import Gaussian, check_gaussian, entry_point, result_dtype
 from gaussdiv.matrices.routes import (
     BroadcastRoute,
     ProductRoute,
@@ -41,7 +41,7 @@ DIVERGENCES: dict[str, Divergence] = {
 SYMMETRIC = (jeffreys, bhattacharyya, bhattacharyya_coefficient, hellinger, wasserstein)
 
 
-@lazy_aware
+@entry_point
 def pairwise(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None = None, *,
              block: int | tuple[int, int] | None = None, max_memory: int | None = None,
              **options: Any) -> Any:
@@ -89,17 +89,21 @@ def pairwise(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None = Non
         forward = ProductRoute(kl, p, q, center, chunk)
         if function is kl:
             tile = forward.tile
+            direct = dtype == np.dtype(p.cov.dtype) == np.dtype(q.cov.dtype)
         else:
             backward = ProductRoute(kl, q, p, center, chunk)
 
-            def tile(r0: int, r1: int, c0: int, c1: int) -> Any:
+            def tile(r0: int, r1: int, c0: int, c1: int, out: Any = None) -> Any:
                 return forward.tile(r0, r1, c0, c1) + \
                     ops.matrix_transpose(backward.tile(c0, c1, r0, r1))
+
+            direct = False
     else:
         tiling = plan(n, m, broadcast_entry_bytes(p, q, dtype.itemsize), block=block,
                       max_memory=max_memory, square=symmetric)
         tile = BroadcastRoute(function, p, q, options).tile
-    out = assemble(ops, tiling, tile, symmetric, dtype, like=p.mean)
+        direct = False
+    out = assemble(ops, tiling, tile, symmetric, dtype, like=p.mean, direct=direct)
     return ops.result(out.reshape(shape), result_dtype(P, P if Q is None else Q))
 
 
@@ -155,10 +159,11 @@ def exact_chunk(p: Gaussian, q: Gaussian, dtype: np.dtype, max_memory: int | Non
     return max(1, budget // broadcast_entry_bytes(p, q, dtype.itemsize))
 
 
-def assemble(ops: Any, tiling: Tiling, tile: Callable[[int, int, int, int], Any],
-             symmetric: bool, dtype: np.dtype, like: Any) -> Any:
+def assemble(ops: Any, tiling: Tiling, tile: Callable[..., Any], symmetric: bool,
+             dtype: np.dtype, like: Any, direct: bool = False) -> Any:
     """The n × m matrix from its tiles; with ``symmetric``, tiles on and above the diagonal
-    only (square tiles), mirrored, the diagonal tiles from their upper triangles."""
+    only (square tiles), mirrored, the diagonal tiles from their upper triangles. ``direct``:
+    ``tile`` takes ``out=`` and writes full-width NumPy tiles into the result itself."""
     xp = ops.xp
     on_numpy = isinstance(like, np.ndarray)
     out = np.empty((tiling.n, tiling.m), dtype) if on_numpy else None
@@ -166,6 +171,9 @@ def assemble(ops: Any, tiling: Tiling, tile: Callable[[int, int, int, int], Any]
     for r0, r1 in tiling.row_blocks():
         for c0, c1 in tiling.col_blocks():
             if symmetric and c0 < r0:
+                continue
+            if on_numpy and direct and c0 == 0 and c1 == tiling.m:
+                tile(r0, r1, c0, c1, out=out[r0:r1])  # rows of the result: contiguous
                 continue
             value = tile(r0, r1, c0, c1)
             if symmetric and c0 == r0:

@@ -83,14 +83,14 @@ def row_moments(p: Gaussian, center: Any, diagonal: bool) -> Moments:
         moment_abs = xp.abs(sigma) + m * m
     else:
         sigma, error = _covariance(p.cov)
-        outer = m[:, :, None] * m[:, None, :]
         if diagonal:
-            moment = ops.diagonal(sigma) + ops.diagonal(outer)
-            moment_abs = xp.abs(ops.diagonal(sigma)) + ops.diagonal(outer)
-        else:
+            moment = ops.diagonal(sigma) + m * m
+            moment_abs = xp.abs(ops.diagonal(sigma)) + m * m
+        else:  # packed before adding: the outer product m mᵀ is never formed d×d
             rows, cols = np.triu_indices(d)
-            moment = (sigma + outer)[:, rows, cols]
-            moment_abs = (xp.abs(sigma) + xp.abs(outer))[:, rows, cols]
+            packed, outer = _packed(sigma, d), m[:, rows] * m[:, cols]
+            moment = packed + outer
+            moment_abs = xp.abs(packed) + xp.abs(outer)
     ones = (0 * logdet + 1)[:, None]
     constant = (-logdet - d)[:, None]
     values = 0.5 * xp.concatenate([moment, m, ones, constant], -1)
@@ -117,8 +117,9 @@ def column_moments(q: Gaussian, center: Any, diagonal: bool) -> Moments:
         precision, error = _precision(q.cov)
         rows, cols = np.triu_indices(d)
         weight = ops.asarray(np.where(rows == cols, 1.0, 2.0), q.cov.dtype, like=precision)
-        packed = precision[:, rows, cols] * weight
-        packed_abs = xp.abs(precision[:, rows, cols]) * weight
+        upper = _packed(precision, d)
+        packed = upper * weight
+        packed_abs = xp.abs(upper) * weight
         weighted = (precision @ v[:, :, None])[:, :, 0]
         weighted_abs = (xp.abs(precision) @ xp.abs(v)[:, :, None])[:, :, 0]
     quadratic = ops.sum(v * weighted, -1)
@@ -159,9 +160,8 @@ def factored_inverse(factored: Factored) -> tuple[Any, np.ndarray]:
     transpose = ops.matrix_transpose(inv_factor)
     inverse = transpose @ inv_factor
     correction = factored.backward_error
-    if correction is not None:
+    if correction is not None:  # (symmetric in exact arithmetic; only its upper half is read)
         inverse = inverse - transpose @ (correction @ inv_factor)
-        inverse = 0.5 * (inverse + ops.matrix_transpose(inverse))
     d = inverse.shape[-1]
     with ops.no_grad():
         product = ops.stop_gradient(inv_factor) @ ops.stop_gradient(factored.factor)
@@ -172,6 +172,21 @@ def factored_inverse(factored: Factored) -> tuple[Any, np.ndarray]:
         error = 2 * norm / u
         error[~(2 * norm <= MAX_INVERSE_DEVIATION)] = np.inf  # NaN is untrusted too
     return inverse, error
+
+
+def _packed(a: Any, d: int) -> Any:
+    """The upper triangle of a (n, d, d), row by row, as (n, d(d+1)/2)."""
+    return a.reshape(a.shape[0], d * d)[:, _upper_flat(d)]
+
+
+_UPPER: dict[int, np.ndarray] = {}
+
+
+def _upper_flat(d: int) -> np.ndarray:
+    if d not in _UPPER:
+        rows, cols = np.triu_indices(d)
+        _UPPER[d] = rows * d + cols
+    return _UPPER[d]
 
 
 def _frobenius(ops: Any, a: Any) -> Any:

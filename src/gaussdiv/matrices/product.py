@@ -49,13 +49,18 @@ class ProductTile:
         return bound
 
 
-def product_tile(ops: Any, rows: Moments, cols: Moments, dtype: np.dtype) -> ProductTile:
-    """The product tile of rows (r, K) against columns (c, K).
+def product_tile(ops: Any, rows: Moments, cols: Moments, dtype: np.dtype,
+                 out: np.ndarray | None = None) -> ProductTile:
+    """The product tile of rows (r, K) against columns (c, K), written into ``out`` (a
+    C-contiguous NumPy (r, c) block of the result) when given.
 
     The bound's weights go into the magnitude product itself (rows scaled by 2√K + e_i,
     columns by (2√K + e_j)/(2√K·2⁹)), so keeping an entry is one comparison.
     """
-    value = rows.values @ ops.matrix_transpose(cols.values)
+    if out is not None:
+        value = np.matmul(rows.values, cols.values.T, out=out)
+    else:
+        value = rows.values @ ops.matrix_transpose(cols.values)
     plain = np.asarray(ops.to_numpy(ops.stop_gradient(value)))
     rounding = 2 * math.sqrt(rows.values.shape[-1])
     row_weight = _weight(ops, rounding + rows.inverse_error, rows.magnitudes)

@@ -47,7 +47,7 @@ class BroadcastRoute:
                  options: dict[str, Any]) -> None:
         self.function, self.p, self.q, self.options = function, p, q, options
 
-    def tile(self, r0: int, r1: int, c0: int, c1: int) -> Any:
+    def tile(self, r0: int, r1: int, c0: int, c1: int, out: Any = None) -> Any:
         rows = self.p[r0:r1].reshape(r1 - r0, 1)
         cols = self.q[c0:c1].reshape(1, c1 - c0)
         return self.function(rows, cols, **self.options)
@@ -83,13 +83,15 @@ class ProductRoute:
             self._cols[(c0, c1)] = column_moments(self.q[c0:c1], self.center, self.diagonal)
         return self._cols[(c0, c1)]
 
-    def fast(self, r0: int, r1: int, c0: int, c1: int) -> ProductTile:
-        """The product tile: values, which are kept, and their bounds."""
-        return product_tile(self.p.ops, self.rows(r0, r1), self.cols(c0, c1), self.dtype)
+    def fast(self, r0: int, r1: int, c0: int, c1: int, out: Any = None) -> ProductTile:
+        """The product tile: values (into ``out`` if given), which are kept, and their
+        bounds."""
+        return product_tile(self.p.ops, self.rows(r0, r1), self.cols(c0, c1), self.dtype, out)
 
-    def tile(self, r0: int, r1: int, c0: int, c1: int) -> Any:
-        """KL for the tile, every entry to the single-pair accuracy."""
-        fast = self.fast(r0, r1, c0, c1)
+    def tile(self, r0: int, r1: int, c0: int, c1: int, out: Any = None) -> Any:
+        """KL for the tile, every entry to the single-pair accuracy (written into ``out``, a
+        NumPy block of the result, when given)."""
+        fast = self.fast(r0, r1, c0, c1, out)
         if fast.kept.all():  # the usual case
             return fast.value
         ii, jj = unkept(fast.kept)

@@ -15,7 +15,7 @@ import numpy as np
 
 from gaussdiv.divergences.kl import kl
 from gaussdiv.errors import GaussianError
-from gaussdiv.gaussian import Gaussian, lazy_aware, result_dtype
+from gaussdiv.gaussian import Gaussian, entry_point, result_dtype
 from gaussdiv.matrices.matrix import (
     Divergence,
     common_center,
@@ -35,7 +35,7 @@ from gaussdiv.matrices.routes import (
 from gaussdiv.matrices.tiles import plan
 
 
-@lazy_aware
+@entry_point
 def pairwise_topk(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None, k: int, *,
                   largest: bool = False, block: int | tuple[int, int] | None = None,
                   max_memory: int | None = None, **options: Any) -> tuple[Any, Any]:

@@ -64,6 +64,12 @@ def mixture_kl(f: GaussianMixture, g: GaussianMixture, method: Method = "variati
 
     Returns an array of shape broadcast(f.batch_shape, g.batch_shape) (a MonteCarloEstimate
     for ``"mc"``). Cost: K×L (and K×K) component KLs, or overlaps for ``"product"``.
+
+    Measured on 300 random 1-D pairs of 1–4 components against mpmath quadrature
+    (``benchmarks/accuracy_mixtures.py``), |error| median / 90th percentile in nats:
+    variational 0.079 / 0.50 (7 % of the values negative), matched 0.28 / 0.91 (17 %
+    negative), product 0.76 / 23 (13 % negative), variational_upper 0.22 / 0.90 (never below
+    the truth).
     """
     _check_mixtures(f, g)
     if not isinstance(method, str) or method not in METHODS:

@@ -182,7 +182,7 @@ class GaussianMixture:
         centred = self.components.mean - self.mean()[..., None, :]
         outer = centred[..., :, None] * centred[..., None, :]
         w = self.weights[..., None, None]
-        return ops.sum(w * (self.components.covariance_matrix() + outer), -3)
+        return ops.sum(w * (self.components.covariance_matrix + outer), -3)
 
     def moment_matched(self) -> Gaussian:
         """The Gaussian with the mixture's mean and covariance (the KL(f‖·)-closest Gaussian)."""
@@ -212,7 +212,7 @@ def log_overlaps(f: Gaussian, g: Gaussian) -> Any:
     k, m = f.batch_shape[-1], g.batch_shape[-1]
     fa = f.reshape(*f.batch_shape[:-1], k, 1)
     gb = g.reshape(*g.batch_shape[:-1], 1, m)
-    joint = Gaussian(gb.mean, fa.covariance_matrix() + gb.covariance_matrix())
+    joint = Gaussian(gb.mean, fa.covariance_matrix + gb.covariance_matrix)
     return gaussian_log_prob(joint, fa.mean)
 
 

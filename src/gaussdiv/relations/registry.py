@@ -8,7 +8,6 @@ Covariance) is the generic fallback. Registering a pair twice is an error.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import TypeVar
 
 from gaussdiv.relations.base import PairRelation
@@ -16,6 +15,8 @@ from gaussdiv.relations.base import PairRelation
 R = TypeVar("R", bound=type[PairRelation])
 
 _RELATIONS: dict[tuple[type, type], PairRelation] = {}
+#: relation_for's answers (a dict, not functools.cache: torch.compile traces it silently).
+_FOUND: dict[tuple[type, type], PairRelation] = {}
 
 
 def register(type_p: type, type_q: type) -> Callable[[R], R]:
@@ -27,15 +28,21 @@ def register(type_p: type, type_q: type) -> Callable[[R], R]:
             raise TypeError(f"a relation for ({type_p.__name__}, {type_q.__name__}) is already "
                             f"registered: {type(_RELATIONS[key]).__name__}")
         _RELATIONS[key] = relation()
-        relation_for.cache_clear()
+        _FOUND.clear()
         return relation
 
     return decorate
 
 
-@cache
 def relation_for(type_p: type, type_q: type) -> PairRelation:
     """The registered relation nearest to (type_p, type_q) in MRO distance (sum of both)."""
+    key = (type_p, type_q)
+    if key not in _FOUND:
+        _FOUND[key] = _nearest(type_p, type_q)
+    return _FOUND[key]
+
+
+def _nearest(type_p: type, type_q: type) -> PairRelation:
     mro_p, mro_q = type_p.__mro__, type_q.__mro__
     found = sorted((mro_p.index(tp) + mro_q.index(tq), tp.__name__, tq.__name__, relation)
                    for (tp, tq), relation in _RELATIONS.items() if tp in mro_p and tq in mro_q)
