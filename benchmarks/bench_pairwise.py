@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--out", metavar="FILE", help="also write the markdown to FILE")
+    parser.add_argument("--no-topk", action="store_true", help="the matrices only")
     args = parser.parse_args()
     repeat = args.repeat or (3 if args.quick else 7)
     rng = np.random.default_rng(0)
@@ -138,7 +139,8 @@ def main() -> None:
              *describe(torch, torch.get_num_threads() if torch else None), ""]
     for n in matrices:
         lines += [*matrix_rows(rng, n, 16, 20, repeat), ""]
-    lines += topk_rows(rng, *sizes, 32, 10, full_limit=10**8)
+    if not args.no_topk:
+        lines += topk_rows(rng, *sizes, 32, 10, full_limit=10**8)
     emit(lines, args.out)
 
 

@@ -639,11 +639,10 @@ def check_gaussian(value: Any, name: str) -> Gaussian:
     return value
 
 
-def check_pair(p: Gaussian, q: Gaussian, names: tuple[str, str] = ("p", "q")) -> None:
-    """Two Gaussians that can meet: one framework, one d, broadcastable batch shapes."""
+def check_same_space(p: Any, q: Any, names: tuple[str, str]) -> None:
+    """Two distributions (Gaussians, mixtures) in one framework and one dimension d; errors
+    name both arguments."""
     a, b = names
-    check_gaussian(p, a)
-    check_gaussian(q, b)
     if p.ops is not q.ops:
         raise BackendMismatchError(
             f"{a} holds {p.ops.name} arrays and {b} holds {q.ops.name} arrays; "
@@ -651,6 +650,14 @@ def check_pair(p: Gaussian, q: Gaussian, names: tuple[str, str] = ("p", "q")) ->
     if p.dim != q.dim:
         raise DimensionMismatchError(
             f"{a} and {b} live in different dimensions: {a} has d={p.dim}, {b} has d={q.dim}")
+
+
+def check_pair(p: Gaussian, q: Gaussian, names: tuple[str, str] = ("p", "q")) -> None:
+    """Two Gaussians that can meet: one framework, one d, broadcastable batch shapes."""
+    a, b = names
+    check_gaussian(p, a)
+    check_gaussian(q, b)
+    check_same_space(p, q, names)
     try:
         broadcast_shapes(p.batch_shape, q.batch_shape)
     except ValueError:

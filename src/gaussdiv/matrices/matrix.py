@@ -18,8 +18,8 @@ from gaussdiv.divergences.jeffreys import jeffreys
 from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.renyi import bhattacharyya, bhattacharyya_coefficient, hellinger, renyi
 from gaussdiv.divergences.wasserstein import wasserstein
-from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, GaussianError
-from gaussdiv.gaussian import Gaussian, check_gaussian, entry_point, result_dtype
+from gaussdiv.errors import GaussianError
+from gaussdiv.gaussian import Gaussian, check_gaussian, check_same_space, entry_point, result_dtype
 from gaussdiv.matrices.routes import (
     BroadcastRoute,
     ProductRoute,
@@ -128,12 +128,7 @@ def flat_pair(P: Gaussian, Q: Gaussian | None) -> tuple[Gaussian, Gaussian, tupl
     if Q is None:
         Q = P
     check_gaussian(Q, "Q")
-    if P.ops is not Q.ops:
-        raise BackendMismatchError(f"P holds {P.ops.name} arrays and Q holds {Q.ops.name} "
-                                   "arrays; build both from one framework")
-    if P.dim != Q.dim:
-        raise DimensionMismatchError(f"P and Q live in different dimensions: P has d={P.dim}, "
-                                     f"Q has d={Q.dim}")
+    check_same_space(P, Q, ("P", "Q"))
     p = P.reshape(-1)
     q = p if Q is P else Q.reshape(-1)
     return p, q, P.batch_shape + Q.batch_shape

@@ -32,7 +32,8 @@ from typing import Any, Literal
 import numpy as np
 
 from gaussdiv.divergences.kl import entropy, kl
-from gaussdiv.errors import BackendMismatchError, DimensionMismatchError, GaussianError
+from gaussdiv.errors import GaussianError
+from gaussdiv.gaussian import check_same_space
 from gaussdiv.mixtures.mixture import GaussianMixture, log_overlaps, logsumexp
 from gaussdiv.montecarlo import DEFAULT_CHUNK, MonteCarloEstimate, _check_count, _streamed_mean
 
@@ -191,12 +192,7 @@ def _check_mixtures(f: Any, g: Any) -> None:
         if not isinstance(value, GaussianMixture):
             raise TypeError(f"{name} must be a gaussdiv.GaussianMixture, got "
                             f"{type(value).__name__}")
-    if f.ops is not g.ops:
-        raise BackendMismatchError(f"f holds {f.ops.name} arrays and g holds {g.ops.name} "
-                                   "arrays; build both from one framework")
-    if f.dim != g.dim:
-        raise DimensionMismatchError(f"f and g live in different dimensions: f has d={f.dim}, "
-                                     f"g has d={g.dim}")
+    check_same_space(f, g, ("f", "g"))
     try:
         np.broadcast_shapes(f.batch_shape, g.batch_shape)
     except ValueError:
