@@ -244,6 +244,39 @@ def test_backward_error_kernel_matches_the_residual_route(d):
     assert np.max(np.abs(fused - stepwise) / scale) < 2.0**-18
 
 
+@pytest.mark.parametrize("d", [1, 3, 16, 33])
+def test_pairwise_moment_kernels_match_the_step_by_step_route(d, monkeypatch):
+    """The fused inverse (Xᵀ(I − F)X, ‖XL − I‖) and packed moments against the NumPy
+    route of gaussdiv.matrices.moments (kernels switched off), and pairwise takes them."""
+    from gaussdiv.backends.numpy_backend import NumpyBackend
+    from gaussdiv.matrices.moments import column_moments, factored_inverse, row_moments
+
+    rng = np.random.default_rng(d)
+    a = rng.standard_normal((40, d, d))
+    g = Gaussian(rng.standard_normal((40, d)), a @ a.transpose(0, 2, 1) + 1e-2 * np.eye(d))
+    center = np.zeros(d)
+    fused = (factored_inverse(g.cov), row_moments(g, center, False),
+             column_moments(g, center, False))
+    monkeypatch.setattr(NumpyBackend, "factor_inverse", lambda self, *a, **k: None)
+    monkeypatch.setattr(NumpyBackend, "packed_moments", lambda self, *a, **k: None)
+    stepwise = (factored_inverse(g.cov), row_moments(g, center, False),
+                column_moments(g, center, False))
+    monkeypatch.undo()
+    (inv, err), rows, cols = fused
+    (inv0, err0), rows0, cols0 = stepwise
+    assert np.allclose(inv, inv0, rtol=1e-13, atol=1e-13 * np.abs(inv0).max())
+    # both estimate ‖XL − I‖, which is rounding noise: the same to a small factor
+    assert np.all(err <= 10 * err0 + 8) and np.all(err0 <= 10 * err + 8)
+    for new, old in ((rows, rows0), (cols, cols0)):
+        scale = np.abs(old.values).max()
+        assert np.allclose(new.values, old.values, rtol=1e-13, atol=1e-14 * scale)
+        assert np.allclose(new.magnitudes, old.magnitudes, rtol=1e-6)
+        assert new.magnitudes.dtype == np.float32
+    calls = spy(monkeypatch, ("factor_inverse", "packed_moments"))
+    gaussdiv.pairwise(gaussdiv.kl, g)
+    assert set(calls) == {"factor_inverse", "packed_moments"}
+
+
 def test_compiled_route_is_taken_for_dense_batches(monkeypatch):
     names = ("checked_cholesky", "whitened_trace", "difference_excess", "backward_error")
     calls = spy(monkeypatch, names)

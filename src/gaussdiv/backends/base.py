@@ -113,6 +113,18 @@ class Backend(ABC):
         (callers then form the residual and solve step by step)."""
         return None
 
+    def factor_inverse(self, factor: Any, correction: Any) -> tuple[Any, Any] | None:
+        """(Xᵀ(I − F)X, ‖XL − I‖_F) with X = L⁻¹ for lower factors L (n, d, d) and their
+        backward errors F (or None), by a fused kernel; None where there is none."""
+        return None
+
+    def packed_moments(self, matrix: Any, vector: Any, logdet: Any,
+                       column: bool) -> tuple[Any, Any] | None:
+        """The packed KL moments of ``gaussdiv.matrices.moments`` for a flat batch (rows from
+        Σ and m; columns from Λ and v), values and float32 magnitudes, by a fused kernel; None
+        where there is none."""
+        return None
+
     def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:
         """(‖L_B⁻¹L_A‖²_F, 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)) for lower factors L_B = ref and L_A = first
         (..., d, d) from one fused kernel, or None where there is none (the caller forms

@@ -13,6 +13,8 @@ here runs one loop over the batch (in parallel threads), one element at a time i
 - :func:`solve_triangular` — T X = B by substitution, T (n, d, d), B (n, d, k).
 - :func:`backward_error` — a Cholesky factor's backward error F = L⁻¹(A − LLᵀ)L⁻ᵀ, the
   residual to ≈ 2⁻²⁰ of itself by rows split into exact halves, in one pass per element.
+- :func:`factor_inverse`, :func:`packed_moments` — for ``gaussdiv.pairwise``: Xᵀ(I − F)X with
+  X = L⁻¹ and ‖XL − I‖, and the packed per-Gaussian moments with their absolute values.
 - :func:`whitened_trace` — tr(B⁻¹A) = ‖L_B⁻¹L_A‖²_F and ln|B|/|A| = 2 Σ ln(L_B,ᵢᵢ/L_A,ᵢᵢ)
   without storing L_B⁻¹L_A: d³/6 multiply-adds by rows (contiguous axpys) in a d×d scratch per
   parallel chunk, and one logarithm per element (of a running product of the ratios).
@@ -358,6 +360,97 @@ def _backward_error_batch(a, lower, bits, out):  # pragma: no cover (compiled)
                 f[r, c] = 0.5 * (half[r, c] + half[c, r])
 
 
+@njit(parallel=True, cache=True)
+def _factor_inverse_batch(lower, correction, corrected, out, deviation):  # pragma: no cover
+    for i in prange(lower.shape[0]):
+        deviation[i] = _factor_inverse_one(lower[i], correction[i], corrected, out[i])
+
+
+@njit(cache=True)
+def _factor_inverse_one(factor, f, corrected, m):  # pragma: no cover (compiled)
+    """m ← Xᵀ(I − F)X with X = L⁻¹ (F skipped unless ``corrected``); returns ‖XL − I‖_F."""
+    d = factor.shape[0]
+    x = np.zeros((d, d))
+    for r in range(d):
+        x[r, r] = 1.0
+    _forward_substitute(factor, x)  # X = L⁻¹
+    total = 0.0
+    for r in range(d):  # XL − I, both lower triangular
+        for c in range(r + 1):
+            acc = 0.0
+            for k in range(c, r + 1):
+                acc += x[r, k] * factor[k, c]
+            if r == c:
+                acc -= 1.0
+            total += acc * acc
+    y = x.copy()
+    if corrected:  # y = (I − F)X
+        for r in range(d):
+            for c in range(d):
+                acc = 0.0
+                for k in range(d):
+                    acc += f[r, k] * x[k, c]
+                y[r, c] -= acc
+    for r in range(d):
+        for c in range(d):
+            acc = 0.0
+            for k in range(r, d):  # x[k, r] = 0 for k < r (lower triangular)
+                acc += x[k, r] * y[k, c]
+            m[r, c] = acc
+    return np.sqrt(total)
+
+
+@njit(parallel=True, cache=True)
+def _packed_moments_batch(matrix, vector, logdet, column, values, magnitudes):  # pragma: no cover
+    for i in prange(matrix.shape[0]):
+        _packed_moments_one(matrix[i], vector[i], logdet[i], column, values[i], magnitudes[i])
+
+
+@njit(cache=True)
+def _packed_moments_one(a, v, logdet, column, out, mag):  # pragma: no cover (compiled)
+    d = a.shape[0]
+    at = 0
+    for r in range(d):
+        for c in range(r, d):
+            x = a[r, c]
+            if column:
+                w = 1.0 if r == c else 2.0
+                out[at] = w * x
+                mag[at] = w * abs(x)
+            else:
+                outer = v[r] * v[c]
+                out[at] = 0.5 * (x + outer)
+                mag[at] = 0.5 * (abs(x) + abs(outer))
+            at += 1
+    quadratic = 0.0
+    quadratic_abs = 0.0
+    for r in range(d):
+        if column:
+            acc = 0.0
+            acc_abs = 0.0
+            for c in range(d):
+                acc += a[r, c] * v[c]
+                acc_abs += abs(a[r, c]) * abs(v[c])
+            out[at + r] = -2.0 * acc
+            mag[at + r] = 2.0 * acc_abs
+            quadratic += v[r] * acc
+            quadratic_abs += abs(v[r]) * acc_abs
+        else:
+            out[at + r] = 0.5 * v[r]
+            mag[at + r] = 0.5 * abs(v[r])
+    at += d
+    if column:
+        out[at] = quadratic + logdet
+        mag[at] = quadratic_abs + abs(logdet)
+        out[at + 1] = 1.0
+        mag[at + 1] = 1.0
+    else:
+        out[at] = 0.5
+        mag[at] = 0.5
+        out[at + 1] = 0.5 * (-logdet - d)
+        mag[at + 1] = 0.5 * (abs(logdet) + d)
+
+
 def checked_cholesky(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lower factors of a (n, d, d) C-contiguous float batch, a status (n,) int8 per element
     (OK, NOT_FINITE, NOT_SYMMETRIC, NOT_DEFINITE) and the condition bound maxⱼ Aⱼⱼ/Lⱼⱼ² (n,)
@@ -379,6 +472,32 @@ def backward_error(a: np.ndarray, lower: np.ndarray) -> np.ndarray:
     out = np.empty_like(a)
     _backward_error_batch(a, lower, bits, out)
     return out
+
+
+def factor_inverse(lower: np.ndarray, correction: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(Xᵀ(I − F)X, ‖XL − I‖_F) per element, X = L⁻¹, for lower factors L (n, d, d) and their
+    backward errors F (or None), C-contiguous float64 (see
+    :func:`gaussdiv.matrices.moments.factored_inverse`)."""
+    out = np.empty_like(lower)
+    deviation = np.empty(lower.shape[0])
+    _factor_inverse_batch(lower, lower if correction is None else correction,
+                          correction is not None, out, deviation)
+    return out, deviation
+
+
+def packed_moments(matrix: np.ndarray, vector: np.ndarray, logdet: np.ndarray,
+                   column: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The packed KL moments of :mod:`gaussdiv.matrices.moments` in one pass per element:
+    rows (½[pack(Σ + m mᵀ), m, 1, −ln|Σ| − d]) or columns ([w ∘ pack(Λ), −2Λv, vᵀΛv + ln|Σ|,
+    1]), with their absolute-value twins (float32)."""
+    n, d, _ = matrix.shape
+    width = d * (d + 1) // 2 + d + 2
+    values = np.empty((n, width), dtype=matrix.dtype)
+    magnitudes = np.empty((n, width), dtype=matrix.dtype)
+    _packed_moments_batch(matrix, vector, logdet, column, values, magnitudes)
+    with np.errstate(over="ignore"):
+        return values, magnitudes.astype(np.float32)
 
 
 def solve_triangular(t: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:

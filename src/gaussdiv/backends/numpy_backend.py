@@ -191,6 +191,29 @@ class NumpyBackend(Backend):
         f = kernels.backward_error(_flat(a, batch, count), _flat(factor, batch, count))
         return f.reshape(factor.shape)
 
+    def factor_inverse(self, factor: Any, correction: Any) -> tuple[Any, Any] | None:
+        n, d = factor.shape[0], factor.shape[-1]
+        arrays = (factor,) if correction is None else (factor, correction)
+        if factor.ndim != 3 or factor.dtype != np.float64:
+            return None
+        kernels = _compiled_for(n, d, *arrays)
+        if kernels is None:
+            return None
+        return kernels.factor_inverse(np.ascontiguousarray(factor),
+                                      None if correction is None else
+                                      np.ascontiguousarray(correction))
+
+    def packed_moments(self, matrix: Any, vector: Any, logdet: Any,
+                       column: bool) -> tuple[Any, Any] | None:
+        n, d = matrix.shape[0], matrix.shape[-1]
+        if matrix.ndim != 3 or matrix.dtype != np.float64:
+            return None
+        kernels = _compiled_for(n, d, matrix, vector, logdet)
+        if kernels is None:
+            return None
+        return kernels.packed_moments(np.ascontiguousarray(matrix), np.ascontiguousarray(vector),
+                                      np.ascontiguousarray(logdet), column)
+
     def whitened_trace(self, ref: Any, first: Any) -> tuple[Any, Any] | None:
         batch = broadcast_shapes(tuple(ref.shape[:-2]), tuple(first.shape[:-2]))
         count = math.prod(batch)

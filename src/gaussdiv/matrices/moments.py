@@ -87,6 +87,9 @@ def row_moments(p: Gaussian, center: Any, diagonal: bool) -> Moments:
             moment = ops.diagonal(sigma) + m * m
             moment_abs = xp.abs(ops.diagonal(sigma)) + m * m
         else:  # packed before adding: the outer product m mᵀ is never formed d×d
+            fused = ops.packed_moments(sigma, m, logdet, column=False)
+            if fused is not None:
+                return Moments(*fused, error, _host(ops, logdet) + d)
             rows, cols = np.triu_indices(d)
             packed, outer = _packed(sigma, d), m[:, rows] * m[:, cols]
             moment = packed + outer
@@ -115,6 +118,9 @@ def column_moments(q: Gaussian, center: Any, diagonal: bool) -> Moments:
         packed_abs = precision
     else:
         precision, error = _precision(q.cov)
+        fused = ops.packed_moments(precision, v, logdet, column=True)
+        if fused is not None:
+            return Moments(*fused, error, -_host(ops, logdet))
         rows, cols = np.triu_indices(d)
         weight = ops.asarray(np.where(rows == cols, 1.0, 2.0), q.cov.dtype, like=precision)
         upper = _packed(precision, d)
@@ -156,17 +162,21 @@ def factored_inverse(factored: Factored) -> tuple[Any, np.ndarray]:
     the real error is below a tenth of this estimate.
     """
     ops = factored.ops
-    inv_factor = factored.inverse_factor()
-    transpose = ops.matrix_transpose(inv_factor)
-    inverse = transpose @ inv_factor
     correction = factored.backward_error
-    if correction is not None:  # (symmetric in exact arithmetic; only its upper half is read)
-        inverse = inverse - transpose @ (correction @ inv_factor)
-    d = inverse.shape[-1]
-    with ops.no_grad():
-        product = ops.stop_gradient(inv_factor) @ ops.stop_gradient(factored.factor)
-        deviation = product - ops.eye(d, factored.dtype, like=product)
-        norm = np.asarray(ops.to_numpy(_frobenius(ops, deviation)), dtype=np.float64)
+    fused = ops.factor_inverse(factored.factor, correction)
+    if fused is not None:
+        inverse, norm = fused
+    else:
+        inv_factor = factored.inverse_factor()
+        transpose = ops.matrix_transpose(inv_factor)
+        inverse = transpose @ inv_factor
+        if correction is not None:  # (symmetric in exact arithmetic; its upper half is read)
+            inverse = inverse - transpose @ (correction @ inv_factor)
+        d = inverse.shape[-1]
+        with ops.no_grad():
+            product = ops.stop_gradient(inv_factor) @ ops.stop_gradient(factored.factor)
+            deviation = product - ops.eye(d, factored.dtype, like=product)
+            norm = np.asarray(ops.to_numpy(_frobenius(ops, deviation)), dtype=np.float64)
     u = float(np.finfo(factored.dtype).eps) / 2
     with np.errstate(over="ignore", invalid="ignore"):
         error = 2 * norm / u
