@@ -96,7 +96,7 @@ def pairwise(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None = Non
         else:
             backward = ProductRoute(kl, q, p, center, chunk)
 
-            def tile(r0: int, r1: int, c0: int, c1: int, out: Any = None) -> Any:
+            def tile(r0: int, r1: int, c0: int, c1: int) -> Any:
                 return forward.tile(r0, r1, c0, c1) + \
                     ops.matrix_transpose(backward.tile(c0, c1, r0, r1))
 

@@ -47,7 +47,7 @@ class BroadcastRoute:
                  options: dict[str, Any]) -> None:
         self.function, self.p, self.q, self.options = function, p, q, options
 
-    def tile(self, r0: int, r1: int, c0: int, c1: int, out: Any = None) -> Any:
+    def tile(self, r0: int, r1: int, c0: int, c1: int) -> Any:
         rows = self.p[r0:r1].reshape(r1 - r0, 1)
         cols = self.q[c0:c1].reshape(1, c1 - c0)
         return self.function(rows, cols, **self.options)

@@ -108,24 +108,24 @@ class Factored(Covariance):
             return None
         ops, rows = self.ops, np.flatnonzero(self.refinement_mask)
         if rows.size == self.refinement_mask.size:
-            return self._backward_error_of(self.matrix, self.factor)
+            return self._fresh_backward_error()
         # Only the elements whose bound reaches the threshold (elsewhere F is below u·d and
         # left out): one ill-conditioned element no longer costs the whole batch.
         index = ops.index_array(rows, like=self.factor)
         some = self.take_flat(self.batch_shape, index)
-        f = some._backward_error_of(some.matrix, some.factor)
+        f = some._fresh_backward_error()
         if f is None:
             return None
         flat = ops.xp.zeros_like(self.factor).reshape(-1, self.dim, self.dim)
         return ops.scatter(flat, index, f).reshape(self.factor.shape)
 
-    def _backward_error_of(self, matrix: Any, factor: Any) -> Any:
-        """F for these arrays: the fused kernel where the backend has one, else the residual
-        and two solves."""
-        fused = self.ops.cholesky_backward_error(matrix, factor)
+    def _fresh_backward_error(self) -> Any:
+        """F for every element, computed now: the fused kernel where the backend has one, else
+        the residual and two solves."""
+        fused = self.ops.cholesky_backward_error(self.matrix, self.factor)
         if fused is not None:
             return fused
-        return self._whitened(cholesky_residual(self.ops, matrix, factor))
+        return self._whitened(cholesky_residual(self.ops, self.matrix, self.factor))
 
     def whitened_residual(self) -> Any:
         """F of :attr:`backward_error` whatever the condition, from a residual accurate to
