@@ -31,9 +31,11 @@ from gaussdiv.errors import (
     NonFiniteError,
     NotPositiveDefiniteError,
     NotSymmetricError,
+    SampleError,
     ShapeError,
 )
 from gaussdiv.gaussian import Gaussian, concatenate, stack
+from gaussdiv.inference import ColumnShare, Comparison, Estimate, compare, fit
 from gaussdiv.interop import from_scipy, from_torch, to_scipy, to_torch
 from gaussdiv.matrices import pairwise, pairwise_topk
 from gaussdiv.mixtures import GaussianMixture, mixture_kl, mixture_kl_bounds
@@ -52,10 +54,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AccuracyWarning",
     "BackendMismatchError",
+    "ColumnShare",
+    "Comparison",
     "Covariance",
     "DiagonalCovariance",
     "DimensionMismatchError",
     "DtypeError",
+    "Estimate",
     "FullCovariance",
     "FullPrecision",
     "Gaussian",
@@ -68,12 +73,15 @@ __all__ = [
     "NonFiniteError",
     "NotPositiveDefiniteError",
     "NotSymmetricError",
+    "SampleError",
     "ShapeError",
     "bhattacharyya",
     "bhattacharyya_coefficient",
+    "compare",
     "concatenate",
     "cross_entropy",
     "entropy",
+    "fit",
     "frechet_distance",
     "from_scipy",
     "from_torch",

@@ -36,6 +36,11 @@ class NotPositiveDefiniteError(GaussianError):
     """A matrix that must be positive definite is not (or is numerically singular)."""
 
 
+class SampleError(GaussianError):
+    """A data set given to ``fit`` or ``compare`` cannot be used as it is: a missing or infinite
+    value, too few rows, a constant or collinear column, columns that do not match."""
+
+
 class BackendMismatchError(GaussianError):
     """Arguments come from different array frameworks (e.g. NumPy and PyTorch)."""
 

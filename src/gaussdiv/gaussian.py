@@ -148,10 +148,14 @@ class Gaussian:
     are accepted and cast to float64; boolean and complex inputs are rejected.
     """
 
-    __slots__ = ("_result_dtype", "cov", "mean")
+    __slots__ = ("_result_dtype", "cov", "feature_names", "mean")
 
     mean: Any
     cov: Covariance
+    #: Names of the d coordinates (``gaussdiv.fit`` of a DataFrame keeps its column labels), or
+    #: None. Carried through indexing, reshaping, moving and pickling; two Gaussians with
+    #: different names are refused by every function of a pair.
+    feature_names: tuple[str, ...] | None
 
     def __new__(cls, mean: Any = None, cov: Any = None) -> Any:
         lazy = None if isinstance(cov, Covariance) else _lazy("Gaussian", mean=mean, cov=cov)
@@ -383,11 +387,18 @@ class Gaussian:
         mean = move(self.mean)
         result_dtype = self.ops.framework_dtype(cov.dtype) if dtype is not None else \
             self._result_dtype
-        return self._from_parts(mean, cov, result_dtype)
+        return self._from_parts(mean, cov, result_dtype, self.feature_names)
+
+    def with_names(self, names: Sequence[str] | None) -> Gaussian:
+        """The same Gaussian with its d coordinates named (None: unnamed)."""
+        return self._from_parts(self.mean, self.cov, self._result_dtype,
+                                _checked_names(names, self.dim))
 
     def __repr__(self) -> str:
+        named = "" if self.feature_names is None else \
+            f", feature_names={list(self.feature_names)}"
         return (f"Gaussian(d={self.dim}, batch_shape={self.batch_shape}, dtype={self.dtype}, "
-                f"cov={self.cov!r})")
+                f"cov={self.cov!r}{named})")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Gaussian is immutable; build a new one instead")
@@ -399,7 +410,7 @@ class Gaussian:
         index = _batch_index(index, self.ndim)
         full = self.broadcast_to(self.batch_shape)
         return self._from_parts(full.mean[(*index, slice(None))], full.cov.index_batch(index),
-                                self.dtype)
+                                self.dtype, self.feature_names)
 
     def __len__(self) -> int:
         if not self.batch_shape:
@@ -412,7 +423,8 @@ class Gaussian:
         new = tuple(int(n) for n in (shape[0] if single else shape))
         full = self.broadcast_to(self.batch_shape)
         return self._from_parts(full.mean.reshape(*new, self.dim),
-                                full.cov.reshape_batch(tuple(new)), self.dtype)
+                                full.cov.reshape_batch(tuple(new)), self.dtype,
+                                self.feature_names)
 
     def broadcast_to(self, shape: Sequence[int]) -> Gaussian:
         """The Gaussians broadcast to batch shape ``shape`` (views, nothing copied)."""
@@ -427,7 +439,8 @@ class Gaussian:
         mean = self.mean
         if tuple(mean.shape[:-1]) != shape:
             mean = self.ops.xp.broadcast_to(mean, (*shape, self.dim))
-        return self._from_parts(mean, self.cov.broadcast_batch(shape), self.dtype)
+        return self._from_parts(mean, self.cov.broadcast_batch(shape), self.dtype,
+                                self.feature_names)
 
     def __copy__(self) -> Gaussian:
         return self  # immutable: a copy is the value itself
@@ -436,19 +449,21 @@ class Gaussian:
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _unpickle, (self.mean, self.cov, self.dtype)
+        return _unpickle, (self.mean, self.cov, self.dtype, self.feature_names)
 
     def tree_flatten(self) -> tuple[tuple[Any, Covariance], Any]:
-        """JAX pytree protocol: the arrays are leaves, the result dtype is static."""
-        return (self.mean, self.cov), self._result_dtype
+        """JAX pytree protocol: the arrays are leaves; the result dtype and names are static."""
+        return (self.mean, self.cov), (self._result_dtype, self.feature_names)
 
     @classmethod
-    def tree_unflatten(cls, result_dtype: Any, children: tuple[Any, Covariance]) -> Gaussian:
-        return cls._from_parts(children[0], children[1], result_dtype)
+    def tree_unflatten(cls, static: Any, children: tuple[Any, Covariance]) -> Gaussian:
+        result_dtype, names = static
+        return cls._from_parts(children[0], children[1], result_dtype, names)
 
     # ------------------------------------------------------------------ internals
     @classmethod
-    def _from_parts(cls, mean: Any, cov: Covariance, result_dtype: Any) -> Gaussian:
+    def _from_parts(cls, mean: Any, cov: Covariance, result_dtype: Any,
+                    feature_names: tuple[str, ...] | None = None) -> Gaussian:
         """A Gaussian from parts that are already valid (indexing, pytrees, pickling)."""
         g = object.__new__(cls)
         if isinstance(mean, np.ndarray) and mean.flags.writeable:
@@ -456,6 +471,7 @@ class Gaussian:
         object.__setattr__(g, "mean", mean)
         object.__setattr__(g, "cov", cov)
         object.__setattr__(g, "_result_dtype", result_dtype)
+        object.__setattr__(g, "feature_names", feature_names)
         return g
 
     def _init(self, mean: Any, structure: Covariance) -> None:
@@ -489,6 +505,27 @@ class Gaussian:
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "cov", structure)
         object.__setattr__(self, "_result_dtype", result_dtype)
+        object.__setattr__(self, "feature_names", None)
+
+
+def _checked_names(names: Sequence[str] | None, d: int) -> tuple[str, ...] | None:
+    """``names`` as a tuple of d distinct strings (None stays None); else a specific error."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        raise TypeError("feature names must be a sequence of d strings, not one string")
+    checked = tuple(names)
+    if len(checked) != d:
+        raise DimensionMismatchError(f"{len(checked)} feature names for a Gaussian in d={d} "
+                                     "dimensions; give one name per coordinate")
+    for k, name in enumerate(checked):
+        if not isinstance(name, str):
+            raise TypeError(f"feature name {k} is {type(name).__name__} {name!r}; names are "
+                            "strings")
+    if len(set(checked)) != d:
+        repeated = next(n for n in checked if checked.count(n) > 1)
+        raise ValueError(f"feature name {repeated!r} appears twice; names must be distinct")
+    return checked
 
 
 def _ndim(x: Any) -> int:
@@ -516,8 +553,9 @@ def _moved(cov: Covariance, move: Callable[[Any], Any], keep_caches: bool) -> Co
     return type(cov).tree_unflatten(static, moved)
 
 
-def _unpickle(mean: Any, cov: Covariance, result_dtype: Any) -> Gaussian:
-    return Gaussian._from_parts(mean, cov, result_dtype)
+def _unpickle(mean: Any, cov: Covariance, result_dtype: Any,
+              feature_names: tuple[str, ...] | None = None) -> Gaussian:
+    return Gaussian._from_parts(mean, cov, result_dtype, feature_names)
 
 
 def _batch_index(index: Any, ndim: int) -> tuple[Any, ...]:
@@ -586,7 +624,7 @@ def _join(gaussians: Sequence[Gaussian], axis: int, new_axis: bool) -> Gaussian:
     covs = [g.cov for g in parts]
     leaves = [c.tree_flatten()[0] for c in covs]
     cov = _join_structures(covs, leaves, joined)
-    return Gaussian._from_parts(mean, cov, first.dtype)
+    return Gaussian._from_parts(mean, cov, first.dtype, first.feature_names)
 
 
 def _layout(cov: Covariance) -> tuple[Any, ...]:
@@ -650,6 +688,14 @@ def check_same_space(p: Any, q: Any, names: tuple[str, str]) -> None:
     if p.dim != q.dim:
         raise DimensionMismatchError(
             f"{a} and {b} live in different dimensions: {a} has d={p.dim}, {b} has d={q.dim}")
+    first, second = getattr(p, "feature_names", None), getattr(q, "feature_names", None)
+    if first is not None and second is not None and first != second:
+        where = next(k for k, (x, y) in enumerate(zip(first, second, strict=True)) if x != y)
+        order = " (the same names in another order)" if set(first) == set(second) else ""
+        raise DimensionMismatchError(
+            f"{a} and {b} name their coordinates differently{order}: coordinate {where} is "
+            f"{first[where]!r} in {a} and {second[where]!r} in {b}; fit both with the same "
+            "columns (gaussdiv.fit aligns DataFrames by name)")
 
 
 def check_pair(p: Gaussian, q: Gaussian, names: tuple[str, str] = ("p", "q")) -> None:
