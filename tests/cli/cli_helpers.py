@@ -1,12 +1,19 @@
-"""Helpers for the command-line tests: writing input files, checking a one-line user error."""
+"""Helpers for the command-line tests: writing input files, checking a one-line user error,
+reading --json output (strict JSON, validated against the schema every command follows)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from click.testing import Result
+
+from gaussdiv.cli.common import SCHEMA_FILE
+
+SCHEMA = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 SPD_P = [[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 1.5]]
 SPD_Q = [[1.0, 0.2, 0.1], [0.2, 2.0, 0.0], [0.1, 0.0, 1.0]]
@@ -34,3 +41,42 @@ def one_line_error(result: Result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in errors[0], (fragment, errors[0])
     return errors[0]
+
+
+def _no_constants(name: str) -> Any:
+    raise AssertionError(f"not strict JSON: {name}")
+
+
+def parse_output(text: str) -> dict[str, Any]:
+    """--json output: strict JSON (no NaN or Infinity) that follows the output schema."""
+    payload = json.loads(text, parse_constant=_no_constants)
+    jsonschema.validate(payload, SCHEMA)
+    return payload
+
+
+def results(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The result records of a payload by name."""
+    return {r["name"]: r for r in payload["results"]}
+
+
+#: The ``was`` of a ``non_finite`` entry → the number it was.
+NON_FINITE = {"+infinity": math.inf, "-infinity": -math.inf, "not a number": math.nan}
+
+
+def restored(payload: dict[str, Any], *path: str | int) -> Any:
+    """The part of ``payload`` at ``path`` (keys and indices), with each number that
+    ``non_finite`` lists under it put back as the float it was (inf, -inf or nan)."""
+    part = json.loads(json.dumps(payload))
+    for key in path:
+        part = part[key]
+    prefix = "".join(f"/{key}" for key in path)
+    for entry in payload.get("non_finite", []):
+        if not entry["path"].startswith(prefix + "/"):
+            continue
+        *parents, last = entry["path"][len(prefix) + 1:].split("/")
+        target = part
+        for key in parents:
+            target = target[int(key) if isinstance(target, list) else key]
+        assert target[int(last) if isinstance(target, list) else last] is None, entry
+        target[int(last) if isinstance(target, list) else last] = NON_FINITE[entry["was"]]
+    return part

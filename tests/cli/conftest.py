@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cli_helpers import SPD_P, SPD_Q, write_csv, write_json
+from cli_helpers import SPD_P, SPD_Q, parse_output, write_csv, write_json
 from click.testing import CliRunner, Result
 
 from gaussdiv.cli.app import cli
@@ -36,6 +36,8 @@ def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
             raise result.exception
         if code is not None:
             assert result.exit_code == code, (result.stdout, result.stderr)
+        if "--json" in args and result.exit_code in (0, 1) and result.stdout.strip():
+            parse_output(result.stdout)  # every --json output follows the one schema
         return result
 
     return run

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
+from cli_helpers import parse_output, results
 from matplotlib.image import imread
 
 from gaussdiv.cli.cmd_demo import MARKER
@@ -21,7 +23,8 @@ def test_demo_prints_the_table_writes_its_files_and_reruns(invoke, tmp_path):
     assert all(f"class_{k}" in out for k in range(3))
     assert "The derivation checked on the two closest classes" in out
     assert "8 of 8 agree within 5 standard errors" in out
-    assert "fitted by oas (auto: fewer than 10 rows per dimension)" in out
+    assert "fitted by oas (auto: fewer than 10 rows per dimension in the smallest class)" in out
+    assert "gaussdiv pairwise gaussdiv-demo/wine.csv --by class\n" in out
     assert "Files in gaussdiv-demo/" in out
     for name in ("heatmap.png", "kl_matrix.csv", "wine.csv", MARKER):
         assert (folder / name).is_file(), name
@@ -35,7 +38,7 @@ def test_demo_prints_the_table_writes_its_files_and_reruns(invoke, tmp_path):
 
 def test_demo_table_matches_pairwise_on_its_own_data(invoke, tmp_path):
     invoke("demo", "--out", "d", "-n", "2000")
-    invoke("pairwise", "d/wine.csv", "--by", "class", "--standardize", "-o", "m.csv")
+    invoke("pairwise", "d/wine.csv", "--by", "class", "-o", "m.csv")  # as the demo suggests
     demo = np.genfromtxt(tmp_path / "d" / "kl_matrix.csv", delimiter=",", skip_header=1)[:, 1:]
     pairwise = np.genfromtxt(tmp_path / "m.csv", delimiter=",", skip_header=1)[:, 1:]
     np.testing.assert_allclose(pairwise, demo, rtol=1e-9)
@@ -51,3 +54,39 @@ def test_demo_leaves_a_foreign_folder_alone_unless_forced(invoke, tmp_path):
     invoke("demo", "--out", folder, "-n", "2000", "--force")
     assert (folder / "notes.txt").read_text() == "keep me"
     assert (folder / "heatmap.png").is_file()
+
+
+def test_demo_json(invoke, tmp_path):
+    result = invoke("demo", "--out", tmp_path / "j", "-n", "2000", "--json")
+    got = parse_output(result.stdout)  # nothing but the JSON on stdout
+    assert got["command"] == "demo"
+    assert got["inputs"]["dataset"] == "wine" and got["inputs"]["rows"] == 178
+    assert got["inputs"]["estimator"] == "oas" and len(got["inputs"]["features"]) == 13
+    assert got["inputs"]["samples"] == 2000 and got["inputs"]["seed"] == 0
+    groups = [f"class_{k}" for k in range(3)]
+    assert [g["name"] for g in got["inputs"]["groups"]] == groups
+    assert sum(g["rows"] for g in got["inputs"]["groups"]) == 178
+    assert got["matrix"]["groups"] == groups
+    matrix = np.array(got["matrix"]["values"])
+    written = np.genfromtxt(tmp_path / "j" / "kl_matrix.csv", delimiter=",",
+                            skip_header=1)[:, 1:]
+    np.testing.assert_array_equal(matrix, written)
+    r = results(got)
+    assert len(r) == 6  # KL is not symmetric: every ordered pair of different classes
+    for i, p in enumerate(groups):
+        for j, q in enumerate(groups):
+            if i != j:
+                assert r[f"{p}->{q}"]["value"] == matrix[i, j]
+                assert r[f"{p}->{q}"]["label"] == f"KL({p}‖{q})"
+                assert (r[f"{p}->{q}"]["first"], r[f"{p}->{q}"]["second"]) == (p, q)
+    jeffreys = matrix + matrix.T
+    np.fill_diagonal(jeffreys, np.inf)
+    i, j = np.unravel_index(np.argmin(jeffreys), jeffreys.shape)
+    assert (got["derive"]["p"], got["derive"]["q"]) == (groups[i], groups[j])
+    steps = {s["name"]: s for s in got["derive"]["steps"]}
+    assert steps["KL"]["value"] == pytest.approx(matrix[i, j], rel=1e-12)
+    assert all(s["holds"] for s in steps.values())
+    assert got["files"] == {"data": str(tmp_path / "j" / "wine.csv"),
+                            "matrix": str(tmp_path / "j" / "kl_matrix.csv"),
+                            "heatmap": str(tmp_path / "j" / "heatmap.png")}
+    assert all((tmp_path / "j" / name).is_file() for name in ("wine.csv", "heatmap.png"))

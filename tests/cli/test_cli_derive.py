@@ -3,10 +3,9 @@ comes from the library's sampler, and a failed check exits with status 1."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from cli_helpers import parse_output, results
 
 import gaussdiv
 from gaussdiv.cli import cmd_derive
@@ -15,30 +14,33 @@ from gaussdiv.cli.walkthrough import Step, builtin_pair, mean_of
 N = 20_000
 
 
-def _steps(invoke, *args) -> dict:
-    got = json.loads(invoke("derive", *args, "-n", N, "--json").stdout)
-    return got, {s["eq"]: s for s in got["steps"]}
+def _steps(invoke, *args) -> tuple[dict, dict]:
+    """The JSON of ``gaussdiv derive ARGS -n N``, and its records by equation id."""
+    got = parse_output(invoke("derive", *args, "-n", N, "--json").stdout)
+    assert got["command"] == "derive"
+    return got, results(got)
 
 
 def test_builtin_pair_every_identity_holds(invoke):
     got, steps = _steps(invoke)
     p, q = builtin_pair()
     t = gaussdiv.kl_terms(p, q)
-    assert got["all_hold"] and got["samples"] == N and got["seed"] == 0
-    assert list(steps) == ["(13)", "(18)", "(19)", "(20)", "(11)", "(23)", "H_p(q)", "H_p(p)",
-                           "KL"]
-    assert steps["(13)"]["closed_form"] == 3
-    assert steps["(18)"]["closed_form"] == float(t.trace)
-    assert steps["(19)"]["closed_form"] == 0
-    assert steps["(20)"]["closed_form"] == float(t.trace) + float(t.mahalanobis)
+    assert got["all_hold"] and got["inputs"]["samples"] == N and got["inputs"]["seed"] == 0
+    assert got["inputs"]["source"] == "built-in pair" and got["inputs"]["z_limit"] == 5
+    assert [s["name"] for s in got["results"]] == ["(13)", "(18)", "(19)", "(20)", "(11)",
+                                                   "(23)", "H_p(q)", "H_p(p)", "KL"]
+    assert steps["(13)"]["value"] == 3
+    assert steps["(18)"]["value"] == float(t.trace)
+    assert steps["(19)"]["value"] == 0
+    assert steps["(20)"]["value"] == float(t.trace) + float(t.mahalanobis)
     for eq in ("(11)", "(23)"):
-        assert steps[eq]["closed_form"] == float(t.kl)
-    assert steps["H_p(q)"]["closed_form"] == float(gaussdiv.cross_entropy(p, q))
-    assert steps["H_p(p)"]["closed_form"] == float(gaussdiv.entropy(p))
-    assert steps["KL"]["closed_form"] == pytest.approx(float(t.kl), rel=1e-14)
-    for s in got["steps"]:
-        assert s["holds"]
-        if s["eq"] != "(23)":
+        assert steps[eq]["value"] == float(t.kl)
+    assert steps["H_p(q)"]["value"] == float(gaussdiv.cross_entropy(p, q))
+    assert steps["H_p(p)"]["value"] == float(gaussdiv.entropy(p))
+    assert steps["KL"]["value"] == pytest.approx(float(t.kl), rel=1e-14)
+    for s in got["results"]:
+        assert s["holds"] and s["label"]  # the label is the identity
+        if s["name"] != "(23)":
             assert abs(s["z"]) < 5 and s["stderr"] > 0
 
 
@@ -57,8 +59,8 @@ def test_estimates_come_from_the_library_sampler(invoke):
 
 def test_from_files(invoke, gaussian_files):
     got, _ = _steps(invoke, *gaussian_files)
-    assert got["source"].startswith("P = ") and got["all_hold"]
-    assert got["p"]["mean"] == [0.0, 1.0, -1.0]
+    assert got["inputs"]["source"].startswith("P = ") and got["all_hold"]
+    assert got["inputs"]["p"]["mean"] == [0.0, 1.0, -1.0]
 
 
 def test_equal_means_make_the_cross_term_exactly_zero(invoke, tmp_path):

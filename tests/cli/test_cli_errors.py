@@ -118,7 +118,23 @@ def test_unknown_selected_column(invoke, tmp_path, good_csv):
 def test_fewer_rows_than_dimensions_suggests_shrinkage(invoke, tmp_path, good_csv):
     few = write_csv(tmp_path / "few.csv", ["x", "y", "z"], _data(n=3))
     one_line_error(invoke("compare", good_csv, few, "--estimator", "mle", code=2), "few.csv",
-                   "3 rows for 3 dimensions", "shrinkage")
+                   "3 rows for 3 columns", "singular", "use shrinkage",
+                   "(--estimator oas or ledoit-wolf)")
+
+
+def test_exact_bias_correction_needs_more_than_d_plus_2_rows(invoke, tmp_path, good_csv):
+    five = write_csv(tmp_path / "five.csv", ["x", "y", "z"], _data(n=5))
+    error = one_line_error(invoke("compare", good_csv, five, "--estimator", "mle",
+                                  "--bootstrap", "0", "--permutations", "0", code=2),
+                           "five.csv", "5 rows for 3 columns",
+                           "the exact bias correction needs more than d + 2 = 5 rows",
+                           "--estimator oas")
+    assert "estimator='" not in error  # the library's spelling is translated to the CLI's
+    six = write_csv(tmp_path / "six.csv", ["x", "y", "z"], _data(n=6))
+    invoke("compare", good_csv, six, "--estimator", "mle", "--bootstrap", "0",
+           "--permutations", "0")
+    invoke("compare", good_csv, five, "--estimator", "oas", "--bootstrap", "0",
+           "--permutations", "0")
 
 
 def test_one_row_is_too_few_even_for_shrinkage(invoke, tmp_path, good_csv):
@@ -130,8 +146,10 @@ def test_constant_column_is_named(invoke, tmp_path, good_csv):
     x = _data()
     x[:, 1] = 4.0
     flat = write_csv(tmp_path / "flat.csv", ["x", "y", "z"], x)
-    one_line_error(invoke("compare", flat, good_csv, "--estimator", "mle", code=2), "flat.csv",
-                   "column 'y' is constant", "singular")
+    error = one_line_error(invoke("compare", flat, good_csv, "--estimator", "mle", code=2),
+                           "flat.csv", "column 'y' is constant", "variance is zero",
+                           "leave it out", "use shrinkage (--estimator oas)")
+    assert "estimator='" not in error
 
 
 def test_dependent_column_is_named(invoke, tmp_path, good_csv):
@@ -183,7 +201,19 @@ def _grouped(tmp_path, sizes: dict[str, int], d: int = 3):
 def test_group_with_fewer_rows_than_dimensions(invoke, tmp_path):
     path = _grouped(tmp_path, {"big": 40, "small": 2})
     one_line_error(invoke("pairwise", path, "--by", "g", "--estimator", "mle", code=2),
-                   "grouped.csv", "group 'small'", "2 rows for 3 dimensions", "shrinkage")
+                   "grouped.csv", "group 'small'", "2 rows for 3 columns", "singular",
+                   "use shrinkage (--estimator oas or ledoit-wolf)")
+
+
+def test_constant_column_in_a_group_is_named(invoke, tmp_path):
+    rng = np.random.default_rng(2)
+    rows = [[g, *(repr(float(v)) for v in rng.standard_normal(2)),
+             "1.0" if g == "flat" else repr(float(rng.standard_normal()))]
+            for g in ("flat", "fine") for _ in range(40)]
+    path = write_csv(tmp_path / "grouped.csv", ["g", "c0", "c1", "c2"], rows)
+    one_line_error(invoke("pairwise", path, "--by", "g", "--estimator", "mle", code=2),
+                   "grouped.csv: group 'flat': column 'c2' is constant", "variance is zero",
+                   "use shrinkage (--estimator oas)")
 
 
 def test_single_group(invoke, tmp_path):
@@ -241,9 +271,14 @@ def test_unknown_subcommand_and_option_are_usage_errors(invoke):
     assert "No such option" in invoke("kl", "--bogus", code=2).stderr
 
 
-def test_missing_cli_extra_says_what_to_install(monkeypatch):
+def test_missing_cli_extra_says_what_to_install(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "gaussdiv.cli.app")
     monkeypatch.setitem(sys.modules, "click", None)
     with pytest.raises(SystemExit) as exc:
         gaussdiv.cli.main(["--help"])
-    assert 'pip install "gaussdiv[cli]"' in str(exc.value.code)
+    assert exc.value.code == 2  # a usage error, like every other problem of the set-up
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip().splitlines() == [
+        "gaussdiv: the command line needs the 'cli' extra (click is missing): "
+        'pip install "gaussdiv[cli]"']

@@ -4,11 +4,9 @@ files are one-line errors naming the file."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from cli_helpers import one_line_error
+from cli_helpers import one_line_error, parse_output, results
 from scipy.linalg import sqrtm
 
 import gaussdiv
@@ -42,38 +40,46 @@ def textbook_fid(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(sa + sb - 2 * root))
 
 
-def _fid(invoke, a, b, code=0) -> dict:
-    return json.loads(invoke("frechet", a, b, "--json", code=code).stdout)
+def _json(invoke, a, b, code=0) -> dict:
+    return parse_output(invoke("frechet", a, b, "--json", code=code).stdout)
+
+
+def _fid(invoke, a, b) -> float:
+    """The one result, FID(A, B), of ``gaussdiv frechet A B --json``."""
+    return results(_json(invoke, a, b))["fid"]["value"]
 
 
 @needs_frechet
 def test_fid_is_the_library_value_and_the_textbook_formula(invoke, npy_files, features):
-    got = _fid(invoke, *npy_files)
+    got = _json(invoke, *npy_files)
     a, b = features
-    assert got["fid"] == pytest.approx(float(gaussdiv.frechet_distance(a, b)), rel=1e-12)
-    assert got["fid"] == pytest.approx(textbook_fid(a, b), rel=1e-8)
-    assert got["a"] == {"path": str(npy_files[0]), "rows": 120, "dim": 5}
-    assert got["b"] == {"path": str(npy_files[1]), "rows": 90, "dim": 5}
-    assert "ddof=1" in got["definition"]
+    assert got["command"] == "frechet"
+    assert [(r["name"], r["label"]) for r in got["results"]] == [("fid", "FID(A, B)")]
+    fid = results(got)["fid"]["value"]
+    assert fid == pytest.approx(float(gaussdiv.frechet_distance(a, b)), rel=1e-12)
+    assert fid == pytest.approx(textbook_fid(a, b), rel=1e-8)
+    assert got["inputs"]["a"] == {"path": str(npy_files[0]), "rows": 120, "dim": 5}
+    assert got["inputs"]["b"] == {"path": str(npy_files[1]), "rows": 90, "dim": 5}
+    assert "ddof=1" in got["inputs"]["definition"]
 
 
 @needs_frechet
 def test_table_output(invoke, npy_files):
     out = invoke("frechet", *npy_files).stdout
-    fid = _fid(invoke, *npy_files)["fid"]
+    fid = _fid(invoke, *npy_files)
     assert "(n = 120, d = 5)" in out and "(n = 90, d = 5)" in out
     assert f"FID = {fid:.10g}" in out
 
 
 @needs_frechet
 def test_same_features_give_zero(invoke, npy_files):
-    assert _fid(invoke, npy_files[0], npy_files[0])["fid"] == pytest.approx(0.0, abs=1e-10)
+    assert _fid(invoke, npy_files[0], npy_files[0]) == pytest.approx(0.0, abs=1e-10)
 
 
 @needs_frechet
 def test_every_file_format_gives_the_npy_value(invoke, tmp_path, npy_files, features):
     a = features[0]
-    expected = _fid(invoke, *npy_files)["fid"]
+    expected = _fid(invoke, *npy_files)
     np.savez(tmp_path / "one.npz", a)
     np.savez(tmp_path / "named.npz", labels=np.arange(len(a)), features=a)
     np.savetxt(tmp_path / "plain.csv", a, delimiter=",")  # no header
@@ -84,9 +90,9 @@ def test_every_file_format_gives_the_npy_value(invoke, tmp_path, npy_files, feat
     np.savetxt(tmp_path / "numbered.csv", a, delimiter=",", header=numbered, comments="")
     for name in ("one.npz", "named.npz", "plain.csv", "plain.tsv", "named.csv",
                  "numbered.csv"):
-        got = _fid(invoke, tmp_path / name, npy_files[1])
-        assert got["a"]["rows"] == 120 and got["a"]["dim"] == 5, name
-        assert got["fid"] == pytest.approx(expected, rel=1e-12), name
+        got = _json(invoke, tmp_path / name, npy_files[1])
+        assert got["inputs"]["a"]["rows"] == 120 and got["inputs"]["a"]["dim"] == 5, name
+        assert results(got)["fid"]["value"] == pytest.approx(expected, rel=1e-12), name
 
 
 @needs_frechet
@@ -97,7 +103,7 @@ def test_float32_and_integer_features_are_read_as_float64(invoke, tmp_path, feat
     got = _fid(invoke, tmp_path / "a32.npy", tmp_path / "bint.npy")
     expected = gaussdiv.frechet_distance(a.astype(np.float32).astype(np.float64),
                                          np.round(b * 10))
-    assert got["fid"] == pytest.approx(float(expected), rel=1e-12)
+    assert got == pytest.approx(float(expected), rel=1e-12)
 
 
 # ---------------------------------------------------------------- errors

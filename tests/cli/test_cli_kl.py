@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import SPD_P, SPD_Q, write_json
+from cli_helpers import SPD_P, SPD_Q, parse_output, results, write_json
 
 import gaussdiv
 from gaussdiv import Gaussian
@@ -45,7 +44,7 @@ CONSTRUCTOR = {"var": "diag", "isotropic": "isotropic", "std": "diag", "logvar":
 
 
 def _kl_json(invoke, p: Path, q: Path) -> dict:
-    return json.loads(invoke("kl", p, q, "--json").stdout)
+    return parse_output(invoke("kl", p, q, "--json").stdout)
 
 
 def test_table_shows_both_directions_terms_and_jeffreys(invoke, gaussian_files):
@@ -71,13 +70,16 @@ def test_each_layout_matches_the_public_constructor(invoke, tmp_path, layout):
                                               "cov": np.asarray(p.covariance_matrix).tolist()})
     q_file = write_json(tmp_path / f"{layout}.json", payload)
     got = _kl_json(invoke, p_file, q_file)
+    r = results(got)
     for key, (a, b) in {"kl_pq": (p, q), "kl_qp": (q, p)}.items():
         terms = gaussdiv.kl_terms(a, b)
-        assert got[key]["kl"] == pytest.approx(float(terms.kl), rel=1e-13, abs=1e-15)
-        assert got[key]["trace"] == pytest.approx(float(terms.trace), rel=1e-13)
-        assert got[key]["logdet_ratio"] == pytest.approx(float(terms.logdet_ratio), abs=1e-13)
-        assert got[key]["mahalanobis"] == pytest.approx(float(terms.mahalanobis), rel=1e-13)
-        assert got[key]["dim"] == q.dim
+        assert r[key]["value"] == pytest.approx(float(terms.kl), rel=1e-13, abs=1e-15)
+        assert r[key]["terms"]["trace"] == pytest.approx(float(terms.trace), rel=1e-13)
+        assert r[key]["terms"]["logdet_ratio"] == pytest.approx(float(terms.logdet_ratio),
+                                                                abs=1e-13)
+        assert r[key]["terms"]["mahalanobis"] == pytest.approx(float(terms.mahalanobis),
+                                                               rel=1e-13)
+    assert got["inputs"]["p"]["dim"] == got["inputs"]["q"]["dim"] == q.dim
 
 
 def test_npz_file_reads_like_json(invoke, tmp_path, gaussian_files):
@@ -85,27 +87,35 @@ def test_npz_file_reads_like_json(invoke, tmp_path, gaussian_files):
     np.savez(npz, mean=MEAN_Q, cov=SPD_Q)
     from_json = _kl_json(invoke, gaussian_files[0], gaussian_files[1])
     from_npz = _kl_json(invoke, gaussian_files[0], npz)
-    assert from_npz["kl_pq"] == from_json["kl_pq"]
-    assert from_npz["q"]["constructor"] == "Gaussian"
+    assert results(from_npz)["kl_pq"] == results(from_json)["kl_pq"]
+    assert from_npz["inputs"]["q"]["constructor"] == "Gaussian"
 
 
 def test_kl_of_a_gaussian_with_itself_is_exactly_zero(invoke, gaussian_files):
-    got = _kl_json(invoke, gaussian_files[0], gaussian_files[0])
-    assert got["kl_pq"]["kl"] == 0.0 and got["kl_qp"]["kl"] == 0.0 and got["jeffreys"] == 0.0
+    r = results(_kl_json(invoke, gaussian_files[0], gaussian_files[0]))
+    assert r["kl_pq"]["value"] == 0.0 and r["kl_qp"]["value"] == 0.0
+    assert r["jeffreys"]["value"] == 0.0
 
 
 def test_json_names_files_and_constructors(invoke, tmp_path, gaussian_files):
     q_file = write_json(tmp_path / "prec.json",
                         {"mean": MEAN_Q, "precision": np.linalg.inv(SPD_Q).tolist()})
     got = _kl_json(invoke, gaussian_files[0], q_file)
-    assert got["p"] == {"path": str(gaussian_files[0]), "constructor": "Gaussian", "dim": 3}
-    assert got["q"]["constructor"] == "Gaussian.from_precision"
-    assert got["jeffreys"] == pytest.approx(got["kl_pq"]["kl"] + got["kl_qp"]["kl"], rel=1e-15)
+    assert got["command"] == "kl" and got["inputs"]["divergence"] == "kl"
+    assert got["inputs"]["p"] == {"path": str(gaussian_files[0]), "constructor": "Gaussian",
+                                  "dim": 3}
+    assert got["inputs"]["q"]["constructor"] == "Gaussian.from_precision"
+    r = results(got)
+    assert [x["name"] for x in got["results"]] == ["kl_pq", "kl_qp", "jeffreys"]
+    assert [x["label"] for x in got["results"]] == ["KL(P‖Q)", "KL(Q‖P)", "J(P, Q)"]
+    assert r["jeffreys"]["value"] == pytest.approx(r["kl_pq"]["value"] + r["kl_qp"]["value"],
+                                                   rel=1e-15)
 
 
 def test_scalars_are_one_dimensional_gaussians(invoke, tmp_path):
     (tmp_path / "p.json").write_text('{"mean": 0, "var": 2}')
     (tmp_path / "q.json").write_text('{"mean": 1, "cov": 1}')
-    got = json.loads(invoke("kl", tmp_path / "p.json", tmp_path / "q.json", "--json").stdout)
+    got = _kl_json(invoke, tmp_path / "p.json", tmp_path / "q.json")
     expected = float(gaussdiv.kl(gaussdiv.Gaussian(0.0, 2.0), gaussdiv.Gaussian(1.0, 1.0)))
-    assert got["kl_pq"]["kl"] == pytest.approx(expected, rel=1e-15)
+    assert results(got)["kl_pq"]["value"] == pytest.approx(expected, rel=1e-15)
+    assert got["inputs"]["p"]["dim"] == 1

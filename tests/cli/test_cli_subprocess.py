@@ -3,13 +3,13 @@ with real exit codes, stdout/stderr separation, and no traceback on bad input.""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import parse_output, results
 from matplotlib.image import imread
 
 from gaussdiv.cli.plot import HEIGHT, WIDTH
@@ -41,15 +41,20 @@ def test_console_script_is_installed(tmp_path):
 
 
 def test_kl(tmp_path, gaussian_files):
-    got = json.loads(run(tmp_path, "kl", *gaussian_files, "--json").stdout)
-    assert got["kl_pq"]["kl"] > 0 and got["kl_qp"]["kl"] > 0
+    done = run(tmp_path, "kl", *gaussian_files, "--json")
+    got = parse_output(done.stdout)
+    assert got["command"] == "kl" and done.stderr == ""
+    assert results(got)["kl_pq"]["value"] > 0 and results(got)["kl_qp"]["value"] > 0
 
 
 @pytest.mark.slow
 def test_compare_gate_and_bad_input(tmp_path, sample_csvs):
-    done = run(tmp_path, "compare", *sample_csvs, "--bootstrap", "50", "--fail-above", "0.01",
-               code=1)
-    assert "Jeffreys" in done.stdout and "drift gate" in done.stderr
+    done = run(tmp_path, "compare", *sample_csvs, "--bootstrap", "50", "--permutations", "50",
+               "--fail-above", "0.01", code=1)
+    assert "J(A, B)" in done.stdout and "drift gate: J(A, B)" in done.stderr
+    gated = run(tmp_path, "compare", *sample_csvs, "--bootstrap", "0", "--permutations", "0",
+                "--fail-above", "0.01", "--json", code=1)
+    assert parse_output(gated.stdout)["gate"]["fired"] is True
     bad = run(tmp_path, "compare", sample_csvs[0], tmp_path / "missing.csv", code=2)
     assert bad.stderr.strip().splitlines() == [f"Error: {tmp_path / 'missing.csv'}: no such file"]
 

@@ -24,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ModuleNotFoundError as exc:
         if exc.name not in _EXTRA:
             raise
-        sys.exit(f"gaussdiv: the command line needs the 'cli' extra ({exc.name} is missing): "
-                 'pip install "gaussdiv[cli]"')
+        print(f"gaussdiv: the command line needs the 'cli' extra ({exc.name} is missing): "
+              'pip install "gaussdiv[cli]"', file=sys.stderr)
+        sys.exit(2)  # a usage error, like every other problem of the user's set-up
     cli.main(args=list(argv) if argv is not None else None, prog_name="gaussdiv")

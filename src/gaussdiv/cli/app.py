@@ -2,6 +2,7 @@
 
 A :class:`gaussdiv.GaussianError` escaping a subcommand can only come from the user's data,
 so it is shown like any user error (one line on stderr, exit status 2), never as a traceback.
+Ctrl-C ends a command with "Interrupted" and exit status 130.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gaussdiv.cli.cmd_derive import derive_command
 from gaussdiv.cli.cmd_frechet import frechet_command
 from gaussdiv.cli.cmd_kl import kl_command
 from gaussdiv.cli.cmd_pairwise import pairwise_command
-from gaussdiv.cli.common import UserError
+from gaussdiv.cli.common import EXIT_INTERRUPTED, UserError
 
 
 class GaussdivGroup(click.Group):
@@ -33,6 +34,9 @@ class GaussdivGroup(click.Group):
                 return super().invoke(ctx)
         except gaussdiv.GaussianError as exc:
             raise UserError(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 @click.group(cls=GaussdivGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,7 +48,9 @@ def cli() -> None:
 
     \b
     Start with:  gaussdiv demo
-    Exit status: 0 ok, 1 a check failed (compare --fail-above, derive), 2 bad usage or input.
+    Every command takes --json: one schema for all (gaussdiv/cli/output.schema.json).
+    Exit status: 0 ok, 1 a check failed (a compare gate, derive), 2 bad usage or input,
+    130 interrupted.
     """
 
 

@@ -1,45 +1,64 @@
-"""``gaussdiv compare A B``: fit a Gaussian to each of two sample files and compare them.
+"""``gaussdiv compare A B``: two sample files compared through their fitted Gaussians, by
+:func:`gaussdiv.compare`.
 
-By default the report is KL(A‖B), KL(B‖A) (with their terms) and the Jeffreys sum; with
-``--divergence`` it is that divergence both ways, or once when it is symmetric. The bootstrap
-intervals and the drift gate are of whatever is reported.
+Reported: KL(A‖B), KL(B‖A) and Jeffreys J — each bias-corrected, with a confidence interval
+that covers and the plug-in value —, a permutation p-value for "A and B come from one
+distribution", and the columns ranked by their part in J. With ``--divergence`` another
+divergence is reported instead (plug-in, jackknife bias-corrected, normal interval), beside
+the same p-value and columns.
+
+Gates: ``--fail-above X`` fires when the gated bias-corrected value exceeds X; ``--fail-p P``
+when the p-value is below P. Either gives exit status 1.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
+from tqdm import tqdm
 
 import gaussdiv
+from gaussdiv.backends import NUMPY
 from gaussdiv.cli import fitting
-from gaussdiv.cli.bootstrap import Interval, bootstrap_interval
 from gaussdiv.cli.common import (
     EXIT_GATE,
     UserError,
     echo_json,
+    envelope,
     fmt,
     json_option,
-    kl_terms_dict,
     note,
+    record,
     table,
-    terms_table,
+    terms_dict,
 )
 from gaussdiv.cli.divergences import Divergence, divergence_option
 from gaussdiv.cli.mixtures import mixture_option, mixture_report, mixture_table
-from gaussdiv.cli.samples import numeric_matrix, parse_columns, read_table, select_columns
+from gaussdiv.cli.samples import (
+    STDIN,
+    Table,
+    numeric_matrix,
+    parse_columns,
+    read_table,
+    select_columns,
+)
+from gaussdiv.inference.jackknife import divergence_estimates
+from gaussdiv.inference.samples import Samples
 
-#: --gate → index into the KL report (KL(A‖B), KL(B‖A), Jeffreys).
-GATES = {"jeffreys": 2, "kl-ab": 0, "kl-ba": 1, "ab": 0, "ba": 1}
-NAMES = ("KL(A‖B)", "KL(B‖A)", "Jeffreys")
-#: A reported value: JSON key, label, value.
-Row = tuple[str, str, float]
+#: --gate → the KL estimate it tests.
+GATES = {"jeffreys": "jeffreys", "kl-ab": "kl_ab", "kl-ba": "kl_ba", "ab": "kl_ab",
+         "ba": "kl_ba"}
+#: Columns listed in the text report.
+TOP_COLUMNS = 5
 
 
-def shared_columns(a: Any, b: Any, requested: list[str] | None) -> list[str]:
-    """The columns to fit: those requested (in both files), else A's, which B must match."""
+def shared_columns(a: Table, b: Table, requested: list[str] | None) -> list[str]:
+    """The columns to fit: those requested (in both files), else A's, which B must match by
+    name (in any order)."""
     if requested is not None:
         select_columns(b, requested)
         return select_columns(a, requested)
@@ -53,190 +72,212 @@ def shared_columns(a: Any, b: Any, requested: list[str] | None) -> list[str]:
     return select_columns(a, None)
 
 
-def report(divergence: Divergence, pa: gaussdiv.Gaussian, pb: gaussdiv.Gaussian) -> list[Row]:
-    """What compare reports, by the library: for KL, KL(A‖B), KL(B‖A) and Jeffreys; for
-    another divergence, it both ways (once when symmetric)."""
-    if divergence.kind != "kl":
-        return divergence.both_ways(pa, pb, "A", "B")
-    ab, ba = float(gaussdiv.kl(pa, pb)), float(gaussdiv.kl(pb, pa))
-    return [(key, name, v) for key, name, v in
-            zip(("kl_ab", "kl_ba", "jeffreys"), NAMES, (ab, ba, ab + ba), strict=True)]
-
-
-def gate_index(divergence: Divergence, gate: str, explicit: bool) -> int | None:
-    """Which reported value --fail-above tests (None: the larger of the two directions)."""
-    if divergence.kind == "kl":
-        return GATES[gate]
-    if not explicit or gate == divergence.kind:
-        return 0 if divergence.symmetric else None
-    if divergence.symmetric:
-        raise UserError(f"--gate {gate}: {divergence.spec} is symmetric, so --fail-above tests "
-                        "its one value; leave out --gate")
-    if gate not in ("ab", "ba"):
-        raise UserError(f"--gate {gate}: is for --divergence kl; with {divergence.spec} use "
-                        "--gate ab or ba (default: the larger of the two directions)")
-    return GATES[gate]
-
-
-@click.command("compare",
-               short_help="Fit and compare two sample files (bootstrap CIs, drift gate).")
+@click.command("compare", short_help="Compare two sample files: bias-corrected KL, intervals, "
+                                     "p-value, columns, drift gates.")
 @click.argument("a_file", metavar="A", type=click.Path(path_type=Path))
 @click.argument("b_file", metavar="B", type=click.Path(path_type=Path))
 @click.option("--columns", "-c", multiple=True, metavar="NAMES",
               help="Columns to use, comma-separated (repeatable). Default: all columns, "
-                   "which must be the same in A and B.")
+                   "which must be the same in A and B (matched by name, in any order).")
 @fitting.estimator_option
-@fitting.standardize_option
 @click.option("--strict", is_flag=True, help="Reject rows with missing values instead of "
                                              "dropping them.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000,
-              show_default=True, help="Bootstrap resamples for the intervals (0: none).")
+              show_default=True, help="Bootstrap resamples for the intervals (0: the normal "
+                                      "interval from the delta-method standard error).")
+@click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=1000,
+              show_default=True, help="Permutations for the p-value (0: no p-value).")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.95, show_default=True, help="Confidence level of the intervals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the bootstrap and the permutations.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bar on stderr while bootstrapping (only on a terminal).")
+              help="Progress bar on stderr while resampling (only on a terminal).")
 @click.option("--fail-above", type=float, default=None, metavar="X",
-              help="Drift gate: exit with status 1 when the --gate value exceeds X.")
+              help="Drift gate: exit 1 when the --gate value (bias-corrected) exceeds X.")
+@click.option("--fail-p", type=click.FloatRange(0, 1), default=None, metavar="P",
+              help="Drift gate: exit 1 when the p-value is below P.")
 @click.option("--gate", type=click.Choice(list(GATES)), default="jeffreys", show_default=True,
-              help="Which value --fail-above tests. KL: jeffreys, kl-ab or kl-ba (ab, ba). "
-                   "Another --divergence: its value when symmetric; else ab or ba, by "
-                   "default the larger of the two directions.")
-@divergence_option("Divergence to report, with its intervals: kl gives KL(A‖B), KL(B‖A), "
-                   "their terms and the Jeffreys sum; any other gives it both ways, or once "
-                   "when it is symmetric.")
+              help="Which value --fail-above tests: jeffreys, kl-ab or kl-ba (ab, ba). With "
+                   "another --divergence: its value when symmetric, else ab or ba (default: "
+                   "the larger direction).")
+@divergence_option("Divergence to report: kl gives KL(A‖B), KL(B‖A) and Jeffreys with their "
+                   "terms; any other gives it both ways (once when symmetric), "
+                   "jackknife-corrected.")
 @mixture_option
 @json_option
 @click.pass_context
 def compare_command(ctx: click.Context, a_file: Path, b_file: Path, columns: tuple[str, ...],
-                    estimator: str, standardize: bool, strict: bool, n_boot: int,
-                    confidence: float, seed: int, progress: bool, fail_above: float | None,
+                    estimator: str, strict: bool, n_boot: int, n_perm: int, confidence: float,
+                    seed: int, progress: bool, fail_above: float | None, fail_p: float | None,
                     gate: str, divergence: Divergence, components: int | None,
                     as_json: bool) -> None:
-    """Fit a Gaussian to the samples in A and in B; report KL(A‖B), KL(B‖A), their sum
-    (Jeffreys divergence), the three terms of each, and bootstrap confidence intervals —
-    or, with --divergence, that divergence and its intervals.
+    """Fit one Gaussian to the rows of A and one to the rows of B (the same estimator for
+    both) and report how far apart they are: KL(A‖B), KL(B‖A) and the Jeffreys divergence J,
+    each bias-corrected with its confidence interval and plug-in value; a permutation p-value
+    for "A and B come from one distribution"; and the columns that carry the difference.
 
-    A and B are CSV files with a header row, .npy arrays (columns named 0, 1, ...) or
-    Parquet files (needs pandas). Rows with missing values are reported and dropped.
+    A and B are CSV or TSV files with a header row, .npy arrays (columns named 0, 1, ...),
+    Parquet files (needs pandas), or - for CSV/TSV on standard input. Rows with missing
+    values are reported and dropped (--strict: rejected).
+
+    Setting a gate: --fail-p 0.01 fires when a difference this large would arise by chance
+    in under 1 % of same-distribution splits, whatever n and d; --fail-above X fires when the
+    bias-corrected J exceeds X nats — pick X as the smallest drift that matters (e.g. a shift
+    of s standard deviations in one column adds s² to J).
 
     \b
     Examples:
-      gaussdiv compare ref.csv new.csv --fail-above 0.1
-      gaussdiv compare ref.csv new.csv --divergence hellinger --bootstrap 200 --json
-      gaussdiv compare ref.csv new.csv --mixture 3
+      gaussdiv compare ref.csv new.csv --fail-p 0.01
+      gaussdiv compare ref.csv new.csv --fail-above 0.05 --json
+      cat new.tsv | gaussdiv compare ref.csv - --divergence hellinger
 
-    Exit status: 0 ok, 1 the --fail-above gate was exceeded, 2 bad input.
+    Exit status: 0 ok, 1 a gate fired, 2 bad input.
     """
-    explicit = ctx.get_parameter_source("gate") is not click.core.ParameterSource.DEFAULT
-    tested = gate_index(divergence, gate, explicit)
+    if a_file == STDIN and b_file == STDIN:
+        raise UserError("A and B are both - (standard input); at most one can be")
+    if fail_p is not None and n_perm == 0:
+        raise UserError("--fail-p needs a p-value; leave out --permutations 0")
+    # --gate naming the divergence itself (--divergence jeffreys --gate jeffreys) is its default
+    explicit = ctx.get_parameter_source("gate") is not click.core.ParameterSource.DEFAULT \
+        and gate != divergence.kind
+    if divergence.kind != "kl" and divergence.symmetric and explicit:
+        raise UserError(f"--gate {gate}: {divergence.spec} is symmetric, so --fail-above tests "
+                        "its one value; leave out --gate")
+    if divergence.kind != "kl" and explicit and gate not in ("ab", "ba"):
+        raise UserError(f"--gate {gate}: is for --divergence kl; with {divergence.spec} use "
+                        "--gate ab or ba (default: the larger of the two directions)")
+    if divergence.kind != "kl" and \
+            ctx.get_parameter_source("n_boot") is not click.core.ParameterSource.DEFAULT:
+        note(f"--bootstrap: not used with --divergence {divergence.spec}, whose interval is the "
+             "jackknife's (the bootstrap-t needs KL's standard error)")
     a, b = read_table(a_file), read_table(b_file)
     names = shared_columns(a, b, parse_columns(columns))
     (xa, _), (xb, _) = numeric_matrix(a, names, strict), numeric_matrix(b, names, strict)
-    if standardize:
-        xa, xb = fitting.standardize(xa, xb)
-    fa = fitting.fit(xa, estimator, str(a_file), names)
-    fb = fitting.fit(xb, estimator, str(b_file), names)
-    for path, f in ((a_file, fa), (b_file, fb)):
-        if estimator == "auto" and f.estimator != "mle":
-            note(f"{path}: {f.n} rows for {len(names)} dimensions (< {fitting.AUTO_ROWS_PER_DIM}"
-                 f" per dimension); using {f.estimator} shrinkage")
-    rows = report(divergence, fa.gaussian, fb.gaussian)
-    terms = None
-    if divergence.kind == "kl":
-        terms = gaussdiv.kl_terms(fa.gaussian, fb.gaussian), gaussdiv.kl_terms(fb.gaussian,
-                                                                               fa.gaussian)
-    values = np.array([v for _, _, v in rows], dtype=np.float64)
-    interval = _interval(xa, xb, fa.estimator, fb.estimator, divergence, len(rows), n_boot,
-                         confidence, seed, progress)
-    if tested is None:
-        gate_key = f"max({', '.join(key for key, _, _ in rows)})"
-        gate_label = f"max({', '.join(label for _, label, _ in rows)})"
-        gate_value = float(max(values))
-    else:
-        gate_key = gate if divergence.kind == "kl" else rows[tested][0]
-        gate_label, gate_value = rows[tested][1], float(values[tested])
-    exceeded = fail_above is not None and gate_value > fail_above
+    frames = [_samples(x, names, path) for x, path in ((xa, a_file), (xb, b_file))]
+    kl_only = divergence.kind == "kl"
+    total = (n_boot if kl_only else 0) + n_perm
+    bar = tqdm(total=total, desc="resampling", unit="draw", file=sys.stderr, leave=False,
+               disable=None if progress else True)
+    try:
+        result = gaussdiv.compare(*frames, estimator=estimator.replace("-", "_"),
+                                  bootstrap=n_boot if kl_only else 0, confidence=confidence,
+                                  permutations=n_perm, seed=seed, progress=bar.update)
+    except gaussdiv.SampleError as exc:
+        raise fitting.user_error(exc) from None
+    finally:
+        bar.close()
+    records = _kl_records(result) if kl_only else \
+        _divergence_records(xa, xb, divergence, result.estimator, confidence)
+    gates = _gates(records, divergence, gate, explicit, fail_above, fail_p, result.p_value)
     mixtures = None if components is None else \
         mixture_report(xa, xb, components, seed, (str(a_file), str(b_file)))
     if as_json:
-        payload = _payload(a_file, b_file, fa, fb, names, divergence, rows, terms, interval,
-                           None if fail_above is None else {
-                               "divergence": gate_key, "threshold": fail_above,
-                               "value": gate_value, "exceeded": exceeded})
-        echo_json(payload if mixtures is None else {**payload, "mixture": mixtures})
+        sections: dict[str, Any] = {
+            "p_value": result.p_value, "permutations": result.permutations,
+            "interval": {"method": result.interval if kl_only else "jackknife",
+                         "confidence": confidence,
+                         "resamples": result.bootstrap if kl_only else 0, "seed": seed},
+            "correction": result.correction if kl_only else "jackknife",
+            "columns": [c.to_dict() for c in result.columns], "gate": gates,
+            "notes": list(result.notes)}
+        if mixtures is not None:
+            sections["mixture"] = mixtures
+        inputs = {"a": {"path": a_file, "rows": result.n_a},
+                  "b": {"path": b_file, "rows": result.n_b}, "columns": names,
+                  "dim": len(names), "estimator": result.estimator,
+                  "divergence": divergence.spec}
+        echo_json(envelope("compare", inputs, records, **sections))
     else:
-        _print(a_file, b_file, fa, fb, names, divergence, rows, terms, interval)
+        click.echo(f"A = {a_file}\nB = {b_file}")
+        click.echo(f"columns: {', '.join(names)}\n")
+        if kl_only:
+            click.echo(str(result))
+        else:
+            _print_divergence(records, divergence, confidence, result)
         if mixtures is not None:
             click.echo("\n" + mixture_table(mixtures))
-    if exceeded:
-        note(f"drift gate: {gate_label} = {fmt(gate_value)} exceeds --fail-above "
-             f"{fail_above:g}")
+    for fired in (g for g in (gates or {}).values() if isinstance(g, dict) and g["fired"]):
+        note(f"drift gate: {fired['message']}")
+    if gates is not None and gates["fired"]:
         ctx.exit(EXIT_GATE)
 
 
-def _interval(xa: np.ndarray, xb: np.ndarray, est_a: str, est_b: str, divergence: Divergence,
-              n_values: int, n_boot: int, confidence: float, seed: int,
-              progress: bool) -> Interval | None:
-    if n_boot == 0:
+def _samples(x: np.ndarray, names: list[str], path: Path) -> Samples:
+    """The rows as a named data set for the library, named by its file in messages."""
+    return Samples(x, tuple(names), NUMPY, str(path))
+
+
+def _kl_records(result: gaussdiv.Comparison) -> list[dict[str, Any]]:
+    out = []
+    for e in result.estimates:
+        extra: dict[str, Any] = {}
+        if e.terms is not None and e.plugin_terms is not None:
+            extra = {"terms": terms_dict(e.terms), "plugin_terms": terms_dict(e.plugin_terms)}
+        out.append(record(e.name, e.label, e.value, unbiased=e.unbiased, plugin=e.plugin,
+                          low=e.low, high=e.high, stderr=e.stderr, **extra))
+    return out
+
+
+def _divergence_records(xa: np.ndarray, xb: np.ndarray, divergence: Divergence, estimator: str,
+                        confidence: float) -> list[dict[str, Any]]:
+    """The divergence both ways (once when symmetric), jackknife bias-corrected, in the data's
+    own units (W₂ depends on them), shrinkage in pooled-deviation units."""
+    directions = [True] if divergence.symmetric else [True, False]
+    pooled = np.concatenate([xa, xb]).std(axis=0)
+    plugin, value, low, high, stderr = divergence_estimates(
+        xa, xb, lambda p, q: divergence.function(p, q, **dict(divergence.options)),
+        directions, estimator, pooled, confidence)
+    keys = [(divergence.kind, divergence.label("A", "B"))] if divergence.symmetric else \
+        [(f"{divergence.kind}_ab", divergence.label("A", "B")),
+         (f"{divergence.kind}_ba", divergence.label("B", "A"))]
+    return [record(key, label, max(float(value[k]), 0.0), unbiased=float(value[k]),
+                   plugin=float(plugin[k]), low=float(low[k]), high=float(high[k]),
+                   stderr=float(stderr[k]))
+            for k, (key, label) in enumerate(keys)]
+
+
+def _gates(records: list[dict[str, Any]], divergence: Divergence, gate: str, explicit: bool,
+           fail_above: float | None, fail_p: float | None,
+           p_value: float | None) -> dict[str, Any] | None:
+    """What the gates tested, and whether they fired."""
+    if fail_above is None and fail_p is None:
         return None
-
-    def statistic(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
-        try:
-            rows = report(divergence, gaussdiv.Gaussian(*fitting.estimate(ra, est_a)),
-                          gaussdiv.Gaussian(*fitting.estimate(rb, est_b)))
-        except gaussdiv.GaussianError:
-            return np.full(n_values, np.nan)
-        return np.array([v for _, _, v in rows])
-
-    interval = bootstrap_interval(xa, xb, statistic, n_boot, confidence, seed, progress)
-    if np.isnan(interval.low).any():
-        note("bootstrap: some resamples have a singular covariance, so no interval is given; "
-             "use shrinkage (--estimator oas) or more rows")
-    return interval
-
-
-def _payload(a_file: Path, b_file: Path, fa: fitting.Fit, fb: fitting.Fit, names: list[str],
-             divergence: Divergence, rows: list[Row], terms: tuple[Any, Any] | None,
-             interval: Interval | None, gate: dict[str, Any] | None) -> dict[str, Any]:
-    results: dict[str, Any] = {key: {"value": v} for key, _, v in rows}
-    chosen: dict[str, Any] = {"divergence": divergence.spec,
-                              "definition": divergence.describe("A", "B")}
-    if terms is not None:  # KL: keys and layout as before --divergence existed
-        results.update(kl_ab=kl_terms_dict(terms[0]), kl_ba=kl_terms_dict(terms[1]))
-        chosen = {}
-    if interval is not None:
-        for k, (key, _, _) in enumerate(rows):
-            results[key]["ci"] = [interval.low[k], interval.high[k]]
-            results[key]["bootstrap_stderr"] = interval.stderr[k]
-    return {
-        "a": {"path": a_file, "rows": fa.n, "estimator": fa.estimator},
-        "b": {"path": b_file, "rows": fb.n, "estimator": fb.estimator},
-        "columns": names, "dim": len(names), **chosen, **results,
-        "bootstrap": None if interval is None else {
-            "resamples": interval.n_resamples, "confidence": interval.confidence,
-            "seed": interval.seed, "method": "percentile"},
-        "gate": gate,
-    }
+    out: dict[str, Any] = {"fired": False}
+    if fail_above is not None:
+        if divergence.kind == "kl":
+            chosen = [r for r in records if r["name"] == GATES[gate]]
+        elif divergence.symmetric or not explicit:
+            chosen = [max(records, key=lambda r: r["value"])]
+        else:
+            chosen = [records[0 if gate == "ab" else 1]]
+        tested = chosen[0]
+        fired = tested["value"] > fail_above
+        out["fail_above"] = {"tests": tested["name"], "threshold": fail_above,
+                             "value": tested["value"], "fired": fired,
+                             "message": f"{tested['label']} = {fmt(tested['value'])} "
+                                        f"(bias-corrected) exceeds --fail-above {fail_above:g}"}
+        out["fired"] |= fired
+    if fail_p is not None:
+        assert p_value is not None
+        fired = p_value < fail_p
+        out["fail_p"] = {"threshold": fail_p, "value": p_value, "fired": fired,
+                         "message": f"p-value {fmt(p_value, 3)} is below --fail-p {fail_p:g}"}
+        out["fired"] |= fired
+    return out
 
 
-def _print(a_file: Path, b_file: Path, fa: fitting.Fit, fb: fitting.Fit, names: list[str],
-           divergence: Divergence, rows: list[Row], terms: tuple[Any, Any] | None,
-           interval: Interval | None) -> None:
-    click.echo(f"A: {a_file}  ({fa.n} rows, {fa.estimator})")
-    click.echo(f"B: {b_file}  ({fb.n} rows, {fb.estimator})")
-    click.echo(f"columns: {', '.join(names)}  (d = {len(names)})\n")
-    if terms is not None:
-        click.echo(terms_table({"KL(A‖B)": terms[0], "KL(B‖A)": terms[1]}))
-    else:
-        click.echo(divergence.describe("A", "B"))
-    click.echo("")
-    if interval is None:
-        click.echo(table([[label, v] for _, label, v in rows], header=["divergence", "value"]))
-        return
-    level = f"{100 * interval.confidence:g}% interval"
-    cells = [[label, v, f"[{fmt(lo, 4)}, {fmt(hi, 4)}]"]
-             for (_, label, v), lo, hi in zip(rows, interval.low, interval.high, strict=True)]
-    click.echo(table(cells, header=["divergence", "value", level]))
-    click.echo(f"(bootstrap: {interval.n_resamples} resamples of the rows of A and of B, "
-               f"percentile intervals, seed {interval.seed})")
+def _print_divergence(records: list[dict[str, Any]], divergence: Divergence, confidence: float,
+                      result: gaussdiv.Comparison) -> None:
+    click.echo(divergence.describe("A", "B") + f"   (estimator: {result.estimator})\n")
+    level = f"{100 * confidence:g}% interval"
+    rows = [[r["label"], r["value"], f"[{fmt(r['low'], 4)}, {fmt(r['high'], 4)}]", r["plugin"]]
+            for r in records]
+    click.echo(table(rows, header=["", "value", level, "plug-in"], digits=4))
+    click.echo("(jackknife bias correction and normal interval)")
+    if result.p_value is not None:
+        click.echo(f"\np-value (A and B from one distribution; {result.permutations} "
+                   f"permutations of Jeffreys): {fmt(result.p_value, 3)}")
+    click.echo("\ncolumns, by how much Jeffreys falls without them:")
+    for c in result.columns[:TOP_COLUMNS]:
+        click.echo(f"  {c.name}  drop {fmt(c.drop, 4)}   alone {fmt(c.marginal, 4)}")

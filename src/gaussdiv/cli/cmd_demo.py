@@ -17,9 +17,9 @@ import click
 import numpy as np
 
 from gaussdiv.cli import fitting
-from gaussdiv.cli.cmd_derive import steps_table
-from gaussdiv.cli.cmd_pairwise import divergence_matrix, matrix_csv, matrix_table
-from gaussdiv.cli.common import UserError, write_text
+from gaussdiv.cli.cmd_derive import steps_records, steps_table
+from gaussdiv.cli.cmd_pairwise import divergence_matrix, matrix_csv, matrix_records, matrix_table
+from gaussdiv.cli.common import UserError, echo_json, envelope, json_option, write_text
 from gaussdiv.cli.divergences import parse_divergence
 from gaussdiv.cli.plot import heatmap
 from gaussdiv.cli.walkthrough import Z_LIMIT, derive
@@ -74,25 +74,26 @@ def data_csv(x: np.ndarray, labels: np.ndarray, features: list[str]) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--force", is_flag=True,
               help="Write into an --out folder that has other files in it.")
+@json_option
 def demo_command(out: Path, dataset: str, estimator: str, samples: int, seed: int,
-                 force: bool) -> None:
+                 force: bool, as_json: bool) -> None:
     """Fit a Gaussian to each class of a scikit-learn data set (wine or digits, no download),
     print the pairwise KL table, write its heatmap, and check the derivation of KL on the two
     closest classes. Finishes in seconds."""
     start = time.perf_counter()
+    say = (lambda text: None) if as_json else click.echo
     prepare_folder(out, force)
     x, labels, features = load_dataset(dataset)
-    (z,) = fitting.standardize(x)
-    fits = fitting.fit_groups(z, labels, estimator, dataset, features)
+    fits = fitting.fit_groups(x, labels, estimator, dataset, features)
     groups = list(fits)
-    used = ", ".join(sorted({f.estimator for f in fits.values()}))
-    why = (f" (auto: fewer than {fitting.AUTO_ROWS_PER_DIM} rows per dimension)"
-           if estimator == "auto" and used != "mle" else "")
-    click.echo(f"{dataset}: {len(x)} rows, {len(features)} features (standardized), "
-               f"{len(groups)} classes; one Gaussian per class, fitted by {used}{why}\n")
+    used = next(iter(fits.values())).estimator
+    why = (f" (auto: fewer than {fitting.AUTO_ROWS_PER_DIM} rows per dimension in the "
+           "smallest class)" if estimator == "auto" and used != "mle" else "")
+    say(f"{dataset}: {len(x)} rows, {len(features)} features, {len(groups)} classes; one "
+        f"Gaussian per class, fitted by {used}{why}\n")
     kl = parse_divergence("kl")
     matrix = divergence_matrix([f.gaussian for f in fits.values()], kl)
-    click.echo(matrix_table(matrix, groups, kl))
+    say(matrix_table(matrix, groups, kl))
 
     files = {"data": out / f"{dataset}.csv", "matrix": out / "kl_matrix.csv",
              "heatmap": out / "heatmap.png"}
@@ -104,11 +105,21 @@ def demo_command(out: Path, dataset: str, estimator: str, samples: int, seed: in
     jeffreys = matrix + matrix.T
     np.fill_diagonal(jeffreys, np.inf)
     i, j = np.unravel_index(np.argmin(jeffreys), jeffreys.shape)
-    click.echo(f"\nThe derivation checked on the two closest classes, P = {groups[i]}, "
-               f"Q = {groups[j]}:\nclosed forms of eqs. (13) = d, (18), (19) = 0, (20), (11), "
-               f"H_p(q), H_p(p) and KL = H_p(q) − H_p(p)\nbeside Monte Carlo means over "
-               f"{samples} draws X ∼ P (seed {seed})\n")
+    say(f"\nThe derivation checked on the two closest classes, P = {groups[i]}, "
+        f"Q = {groups[j]}:\nclosed forms of eqs. (13) = d, (18), (19) = 0, (20), (11), "
+        f"H_p(q), H_p(p) and KL = H_p(q) − H_p(p)\nbeside Monte Carlo means over "
+        f"{samples} draws X ∼ P (seed {seed})\n")
     steps = derive(fits[groups[i]].gaussian, fits[groups[j]].gaussian, samples, seed)
+    if as_json:
+        inputs = {"dataset": dataset, "rows": len(x), "features": features,
+                  "estimator": used, "samples": samples, "seed": seed, "out": out,
+                  "groups": [{"name": g, "rows": f.n} for g, f in fits.items()]}
+        echo_json(envelope("demo", inputs, matrix_records(matrix, groups, kl),
+                           matrix={"groups": groups, "values": matrix},
+                           derive={"p": groups[i], "q": groups[j],
+                                   "steps": steps_records(steps)},
+                           files=files))
+        return
     click.echo(steps_table(steps))
     held = sum(s.holds for s in steps if s.mc is not None)
     click.echo(f"{held} of {sum(s.mc is not None for s in steps)} agree within {Z_LIMIT:g} "
@@ -118,5 +129,5 @@ def demo_command(out: Path, dataset: str, estimator: str, samples: int, seed: in
     click.echo(f"  {files['heatmap'].name:<16} heatmap of the KL table")
     click.echo(f"  {files['matrix'].name:<16} the KL table as CSV (row P, column Q)")
     click.echo(f"  {files['data'].name:<16} the data, to try: gaussdiv pairwise "
-               f"{files['data']} --by class --standardize")
+               f"{files['data']} --by class")
     click.echo(f"\nDone in {time.perf_counter() - start:.1f} s.")

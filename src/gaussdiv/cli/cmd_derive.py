@@ -9,19 +9,29 @@ import click
 import numpy as np
 
 from gaussdiv import Gaussian
-from gaussdiv.cli.common import EXIT_GATE, UserError, echo_json, json_option, note, table
+from gaussdiv.cli.common import (
+    EXIT_GATE,
+    UserError,
+    echo_json,
+    envelope,
+    json_option,
+    note,
+    record,
+    table,
+)
 from gaussdiv.cli.gaussian_io import gaussian_payload, load_gaussian
 from gaussdiv.cli.walkthrough import Z_LIMIT, Step, builtin_pair, derive
 
 SHOW_PARAMETERS_UP_TO = 6
 
 
-def steps_payload(steps: list[Step]) -> list[dict[str, Any]]:
-    """The steps as JSON-able dicts."""
-    return [{"eq": s.eq, "identity": s.identity, "closed_form": s.closed,
-             "monte_carlo": None if s.mc is None else s.mc.value,
-             "stderr": None if s.mc is None else s.mc.stderr, "z": s.z, "holds": s.holds,
-             "detail": s.detail} for s in steps]
+def steps_records(steps: list[Step]) -> list[dict[str, Any]]:
+    """One result record per identity: its closed form is the value, the Monte Carlo estimate
+    (where there is one) beside it."""
+    return [record(s.eq, s.identity, s.closed,
+                   monte_carlo=None if s.mc is None else s.mc.value,
+                   stderr=None if s.mc is None else s.mc.stderr, z=s.z, holds=s.holds,
+                   detail=s.detail) for s in steps]
 
 
 def steps_text(steps: list[Step]) -> str:
@@ -100,9 +110,10 @@ def derive_command(ctx: click.Context, p_file: Path | None, q_file: Path | None,
             raise UserError(f"{q_file}: has dimension d={q.dim} but {p_file} has d={p.dim}")
     steps = derive(p, q, samples, seed)
     if as_json:
-        echo_json({"source": source, "p": gaussian_payload(p), "q": gaussian_payload(q),
-                   "samples": samples, "seed": seed, "z_limit": Z_LIMIT,
-                   "steps": steps_payload(steps), "all_hold": all(s.holds for s in steps)})
+        inputs = {"source": source, "p": gaussian_payload(p), "q": gaussian_payload(q),
+                  "samples": samples, "seed": seed, "z_limit": Z_LIMIT}
+        echo_json(envelope("derive", inputs, steps_records(steps),
+                           all_hold=all(s.holds for s in steps)))
     else:
         click.echo(f"KL(P‖Q) step by step ({source}), Monte Carlo over n = {samples} draws "
                    f"X ∼ P, seed {seed}\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 import gaussdiv
-from gaussdiv.cli.common import UserError, echo_json, json_option
+from gaussdiv.cli.common import UserError, echo_json, envelope, json_option, record
 from gaussdiv.cli.features import read_features
 
 DEFINITION = "W₂²(N(μ_A, Σ_A), N(μ_B, Σ_B)), μ and Σ the mean and covariance (np.cov, ddof=1) " \
@@ -26,8 +26,8 @@ def frechet_command(a_file: Path, b_file: Path, as_json: bool) -> None:
     of divisor n − 1 (ddof=1, np.cov's default).
 
     A and B each hold n × d numbers, one feature vector per row (same d, n ≥ 2): a .npy array,
-    a .npz archive with one array (or one named "features"), or a .csv / .tsv file (a first
-    line of names is a header and is skipped).
+    a .npz archive with one array (or one named "features"), a .csv / .tsv file (a first
+    line of names is a header and is skipped), or - for CSV/TSV on standard input.
 
     \b
     Example:
@@ -48,7 +48,8 @@ def frechet_command(a_file: Path, b_file: Path, as_json: bool) -> None:
     files = {"a": {"path": a_file, "rows": xa.shape[0], "dim": xa.shape[1]},
              "b": {"path": b_file, "rows": xb.shape[0], "dim": xb.shape[1]}}
     if as_json:
-        echo_json({**files, "fid": fid, "definition": DEFINITION})
+        echo_json(envelope("frechet", {**files, "definition": DEFINITION},
+                           [record("fid", "FID(A, B)", fid)]))
         return
     for name, path, x in (("A", a_file, xa), ("B", b_file, xb)):
         click.echo(f"{name}: {path}  (n = {x.shape[0]}, d = {x.shape[1]})")

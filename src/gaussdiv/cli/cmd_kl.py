@@ -11,9 +11,11 @@ import gaussdiv
 from gaussdiv.cli.common import (
     UserError,
     echo_json,
+    envelope,
     json_option,
-    kl_terms_dict,
+    record,
     table,
+    terms_dict,
     terms_table,
 )
 from gaussdiv.cli.divergences import Divergence, divergence_option
@@ -61,9 +63,10 @@ def kl_command(p_file: Path, q_file: Path, divergence: Divergence, as_json: bool
     if divergence.kind != "kl":
         values = divergence.both_ways(p, q, "P", "Q")
         if as_json:
-            echo_json({**files, "divergence": divergence.spec,
-                       "definition": divergence.describe(),
-                       **{key: value for key, _, value in values}})
+            inputs = {**files, "divergence": divergence.spec,
+                      "definition": divergence.describe()}
+            echo_json(envelope("kl", inputs, [record(key, label, value)
+                                              for key, label, value in values]))
             return
         _print_files(p_file, p_how, q_file, q_how, p.dim)
         click.echo(divergence.describe() + "\n")
@@ -73,8 +76,11 @@ def kl_command(p_file: Path, q_file: Path, divergence: Divergence, as_json: bool
     pq, qp = gaussdiv.kl_terms(p, q), gaussdiv.kl_terms(q, p)
     jeffreys = pq.kl + qp.kl
     if as_json:
-        echo_json({**files, "kl_pq": kl_terms_dict(pq), "kl_qp": kl_terms_dict(qp),
-                   "jeffreys": jeffreys})
+        inputs = {**files, "divergence": "kl", "definition": "KL(P‖Q) and KL(Q‖P)"}
+        echo_json(envelope("kl", inputs, [
+            record("kl_pq", "KL(P‖Q)", pq.kl, terms=terms_dict(pq)),
+            record("kl_qp", "KL(Q‖P)", qp.kl, terms=terms_dict(qp)),
+            record("jeffreys", "J(P, Q)", jeffreys)]))
         return
     _print_files(p_file, p_how, q_file, q_how, p.dim)
     click.echo(terms_table({"KL(P‖Q)": pq, "KL(Q‖P)": qp}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,13 @@ from gaussdiv.cli.common import (
     UserError,
     check_writable,
     echo_json,
+    envelope,
     force_option,
     json_option,
+    json_text,
     note,
+    record,
     table,
-    to_python,
     write_text,
 )
 from gaussdiv.cli.divergences import Divergence, divergence_option
@@ -45,14 +46,13 @@ def nearest_table(names: list[str], index: np.ndarray, value: np.ndarray,
                                      digits=4)
 
 
-def nearest_payload(names: list[str], index: np.ndarray, value: np.ndarray,
-                    divergence: Divergence) -> dict[str, Any]:
-    """The nearest groups for JSON: group → [{neighbour, value}, ...], nearest first."""
-    return {"divergence": divergence.spec,
-            "definition": divergence.describe("group", "neighbour"),
-            "nearest": {name: [{"neighbour": names[j], "value": v}
-                               for j, v in zip(ks, vs, strict=True)]
-                        for name, ks, vs in zip(names, index, value, strict=True)}}
+def nearest_records(names: list[str], index: np.ndarray, value: np.ndarray,
+                    divergence: Divergence) -> list[dict[str, Any]]:
+    """One result record per (group, rank): the group's rank-th nearest other group."""
+    return [record(f"{name}->{names[j]}", divergence.label(name, names[j]), v, group=name,
+                   neighbour=names[j], rank=rank + 1)
+            for name, ks, vs in zip(names, index, value, strict=True)
+            for rank, (j, v) in enumerate(zip(ks, vs, strict=True))]
 
 
 def matrix_csv(matrix: np.ndarray, names: list[str]) -> str:
@@ -65,13 +65,30 @@ def matrix_csv(matrix: np.ndarray, names: list[str]) -> str:
     return out.getvalue()
 
 
-def matrix_payload(matrix: np.ndarray, fits: dict[str, fitting.Fit], columns: list[str],
-                   divergence: Divergence) -> dict[str, Any]:
-    """The matrix and how each group was fitted, for JSON."""
-    return {"divergence": divergence.spec,
+def matrix_records(matrix: np.ndarray, names: list[str],
+                   divergence: Divergence) -> list[dict[str, Any]]:
+    """One result record per pair of different groups (each unordered pair once when the
+    divergence is symmetric)."""
+    return [record(f"{p}->{q}", divergence.label(p, q), matrix[i, j], first=p, second=q)
+            for i, p in enumerate(names) for j, q in enumerate(names)
+            if i != j and (i < j or not divergence.symmetric)]
+
+
+def pairwise_inputs(file: Path, by: str, columns: list[str], fits: dict[str, fitting.Fit],
+                    divergence: Divergence) -> dict[str, Any]:
+    """The ``inputs`` of the JSON: file, grouping, columns, the fits and the divergence."""
+    first = next(iter(fits.values()))
+    return {"path": file, "by": by, "columns": columns, "dim": len(columns),
+            "estimator": first.estimator, "divergence": divergence.spec,
             "definition": divergence.describe() + ", row P, column Q",
-            "columns": columns, "groups": list(fits), "matrix": matrix,
-            "fits": {g: {"rows": f.n, "estimator": f.estimator} for g, f in fits.items()}}
+            "groups": [{"name": g, "rows": f.n} for g, f in fits.items()]}
+
+
+def matrix_payload(inputs: dict[str, Any], matrix: np.ndarray, names: list[str],
+                   divergence: Divergence) -> dict[str, Any]:
+    """The JSON of the matrix: one record per pair, and the matrix itself (row P, column Q)."""
+    return envelope("pairwise", inputs, matrix_records(matrix, names, divergence),
+                    matrix={"groups": names, "values": matrix})
 
 
 def matrix_table(matrix: np.ndarray, names: list[str], divergence: Divergence) -> str:
@@ -82,11 +99,11 @@ def matrix_table(matrix: np.ndarray, names: list[str], divergence: Divergence) -
 
 
 def note_shrinkage(fits: dict[str, fitting.Fit], estimator: str, dim: int) -> None:
-    """Say which groups ``auto`` fitted with shrinkage."""
-    shrunk = [g for g, f in fits.items() if f.estimator != "mle"]
-    if estimator == "auto" and shrunk:
-        note(f"groups {', '.join(shrunk)}: fewer than {fitting.AUTO_ROWS_PER_DIM * dim} rows "
-             f"for {dim} dimensions; fitted with oas shrinkage")
+    """Say when ``auto`` fitted the groups with shrinkage, and why."""
+    used = next(iter(fits.values())).estimator
+    if estimator == "auto" and used != "mle":
+        note(f"the smallest group has fewer than {fitting.AUTO_ROWS_PER_DIM * dim} rows for "
+             f"{dim} dimensions; every group is fitted with {used} shrinkage")
 
 
 @click.command("pairwise", short_help="Divergence matrix and heatmap between groups of one file.")
@@ -95,7 +112,6 @@ def note_shrinkage(fits: dict[str, fitting.Fit], estimator: str, dim: int) -> No
 @click.option("--columns", "-c", multiple=True, metavar="NAMES",
               help="Columns to fit, comma-separated (repeatable). Default: all but --by.")
 @fitting.estimator_option
-@fitting.standardize_option
 @click.option("--strict", is_flag=True, help="Reject rows with missing values instead of "
                                              "dropping them.")
 @divergence_option("Divergence of each entry (row P, column Q): KL(P‖Q) by default; the "
@@ -110,13 +126,14 @@ def note_shrinkage(fits: dict[str, fitting.Fit], estimator: str, dim: int) -> No
 @force_option
 @json_option
 def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: str,
-                     standardize: bool, strict: bool, divergence: Divergence,
+                     strict: bool, divergence: Divergence,
                      output: Path | None, heatmap_path: Path | None, top_k: int | None,
                      force: bool, as_json: bool) -> None:
     """One Gaussian per group of FILE's rows (grouped by --by), and the N×N matrix of
     divergences between them: entry (P, Q) is KL(P‖Q), or the --divergence chosen.
 
-    FILE is a CSV with a header row, a .npy array (columns named 0, 1, ...) or Parquet.
+    FILE is a CSV or TSV with a header row, a .npy array (columns named 0, 1, ...), Parquet,
+    or - for CSV/TSV on standard input.
 
     \b
     Examples:
@@ -138,11 +155,10 @@ def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: s
     if by in names:
         raise UserError(f"{file}: --by column '{by}' cannot also be a fitted column")
     x, group = numeric_matrix(data, names, strict, by=by)
-    if standardize:
-        (x,) = fitting.standardize(x)
     fits = fitting.fit_groups(x, group, estimator, str(file), names)
     note_shrinkage(fits, estimator, len(names))
     groups = list(fits)
+    inputs = pairwise_inputs(file, by, names, fits, divergence)
     if top_k is not None:
         if top_k >= len(groups):
             raise UserError(f"--top-k {top_k}: there are {len(groups)} groups, so at most "
@@ -150,15 +166,15 @@ def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: s
         index, value = divergence.nearest(gaussdiv.stack([f.gaussian for f in fits.values()]),
                                           top_k)
         if as_json:
-            echo_json(nearest_payload(groups, index, value, divergence))
+            echo_json(envelope("pairwise", inputs,
+                               nearest_records(groups, index, value, divergence)))
         else:
             click.echo(nearest_table(groups, index, value, divergence))
         return
     matrix = divergence_matrix([f.gaussian for f in fits.values()], divergence)
     if output is not None:
         text = (matrix_csv(matrix, groups) if output.suffix.lower() == ".csv" else
-                json.dumps(to_python(matrix_payload(matrix, fits, names, divergence)), indent=2,
-                           ensure_ascii=False))
+                json_text(matrix_payload(inputs, matrix, groups, divergence)))
         write_text(output, text)
         note(f"wrote {output}")
     if heatmap_path is not None:
@@ -166,6 +182,6 @@ def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: s
                 f"{file.name} by '{by}'", divergence.value_label())
         note(f"wrote {heatmap_path}")
     if as_json:
-        echo_json(matrix_payload(matrix, fits, names, divergence))
+        echo_json(matrix_payload(inputs, matrix, groups, divergence))
     else:
         click.echo(matrix_table(matrix, groups, divergence))

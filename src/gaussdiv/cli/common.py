@@ -1,7 +1,8 @@
 """What every subcommand shares: the user-error type, output formatting, and safe file writing.
 
-Exit codes (click's conventions): 0 success; 1 a check failed (``compare --fail-above``, or a
-``derive`` identity off by 5+ standard errors); 2 bad usage or bad input. A user error is one
+Exit codes: 0 success; 1 a check failed (a ``compare`` gate, or a ``derive`` identity off by
+5+ standard errors); 2 bad usage or bad input (click's usage errors, and a missing ``cli``
+extra); 130 interrupted (Ctrl-C). A user error is one
 line on stderr, ``Error: <file or column>: <what>``, never a traceback.
 """
 
@@ -20,6 +21,8 @@ import numpy as np
 EXIT_GATE = 1
 #: Exit status for bad usage and bad input (click's own usage errors use it too).
 EXIT_USER = 2
+#: Exit status when interrupted (128 + SIGINT, the shell's convention).
+EXIT_INTERRUPTED = 130
 
 
 class UserError(click.ClickException):
@@ -40,8 +43,15 @@ def force_option(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Replace output files that already exist.")(func)
 
 
+#: The ``schema`` field of every command's JSON output (see :data:`SCHEMA_FILE`).
+SCHEMA_ID = "gaussdiv-cli/1"
+#: The JSON Schema every command's ``--json`` output follows.
+SCHEMA_FILE = Path(__file__).with_name("output.schema.json")
+
+
 def to_python(x: Any) -> Any:
-    """NumPy scalars and arrays (nested in dicts and lists) as plain JSON-able Python values."""
+    """NumPy scalars and arrays, paths, tuples (nested in dicts and lists) as plain Python
+    values; non-finite floats are kept (see :func:`strict`)."""
     if isinstance(x, dict):
         return {str(k): to_python(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
@@ -52,14 +62,62 @@ def to_python(x: Any) -> Any:
         return to_python(x.tolist())
     if isinstance(x, np.generic):
         return x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
     return x
 
 
+def _non_finite(x: float) -> str:
+    return "not a number" if math.isnan(x) else ("+infinity" if x > 0 else "-infinity")
+
+
+def strict(x: Any, path: str = "", found: list[dict[str, str]] | None = None) -> Any:
+    """``x`` (plain Python values) with every NaN and infinity replaced by null, so that any
+    JSON parser reads it. A result record (a dict with a ``value``) whose value is not finite
+    gets a ``reason``; every other replaced number is listed in ``found`` as
+    {"path": JSON Pointer, "was": ...}."""
+    found = [] if found is None else found
+    if isinstance(x, dict):
+        out = {k: strict(v, f"{path}/{k}", found) for k, v in x.items()}
+        value = x.get("value")
+        if isinstance(value, float) and not math.isfinite(value):
+            out.setdefault("reason", f"the value is {_non_finite(value)}")
+            found.pop(next(i for i, f in enumerate(found) if f["path"] == f"{path}/value"))
+        return out
+    if isinstance(x, list):
+        return [strict(v, f"{path}/{k}", found) for k, v in enumerate(x)]
+    if isinstance(x, float) and not math.isfinite(x):
+        found.append({"path": path, "was": _non_finite(x)})
+        return None
+    return x
+
+
+def envelope(command: str, inputs: dict[str, Any], results: list[dict[str, Any]],
+             **sections: Any) -> dict[str, Any]:
+    """The one layout of every command's JSON: schema id, command, gaussdiv version, the
+    inputs, a list of result records (:func:`record`), and command-specific sections."""
+    import gaussdiv
+
+    return {"schema": SCHEMA_ID, "command": command, "gaussdiv": gaussdiv.__version__,
+            "inputs": inputs, "results": results, **sections}
+
+
+def record(name: str, label: str, value: Any, **fields: Any) -> dict[str, Any]:
+    """One reported number: a machine name, a human label, the value, and more fields."""
+    return {"name": name, "label": label, "value": value, **fields}
+
+
+def json_text(payload: dict[str, Any]) -> str:
+    """``payload`` as strict, indented JSON (non-finite numbers as null, listed under
+    ``non_finite`` or with the record's ``reason``)."""
+    found: list[dict[str, str]] = []
+    clean = strict(to_python(payload), "", found)
+    if found:
+        clean["non_finite"] = found
+    return json.dumps(clean, indent=2, ensure_ascii=False, allow_nan=False)
+
+
 def echo_json(payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON on stdout."""
-    click.echo(json.dumps(to_python(payload), indent=2, ensure_ascii=False))
+    """Write ``payload`` as strict JSON (:func:`json_text`) on stdout."""
+    click.echo(json_text(payload))
 
 
 def fmt(x: Any, digits: int = 6) -> str:
@@ -109,10 +167,10 @@ def write_text(path: Path, text: str) -> None:
         raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
-def kl_terms_dict(terms: Any) -> dict[str, Any]:
-    """A :class:`gaussdiv.KLTerms` as a JSON-able dict."""
-    return {"kl": terms.kl, "logdet_ratio": terms.logdet_ratio, "trace": terms.trace,
-            "mahalanobis": terms.mahalanobis, "dim": terms.dim}
+def terms_dict(terms: Any) -> dict[str, Any]:
+    """The three terms of a :class:`gaussdiv.KLTerms` (or any object with them) as a dict."""
+    return {"logdet_ratio": terms.logdet_ratio, "trace": terms.trace,
+            "mahalanobis": terms.mahalanobis}
 
 
 #: Rows of a terms table: label and KLTerms field. In each column Σ₁, μ₁ belong to the first

@@ -7,6 +7,7 @@ file               holds
 ``.npz``           one 2-D numeric array, or several with one named ``features`` (``np.savez``)
 ``.csv``/``.tsv``  n lines of d numbers, read by :func:`gaussdiv.cli.samples.read_delimited`;
                    a first line that is not all numbers (or is 0, 1, ..., d−1) is a header
+``-``              the same, on standard input (TSV when the first line has tabs, no commas)
 =================  ===========================================================================
 
 Every value must be a finite number (a missing or non-numeric cell is an error naming its file,
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gaussdiv.cli.common import UserError
-from gaussdiv.cli.samples import numeric_matrix, read_delimited
+from gaussdiv.cli.samples import STDIN, numeric_matrix, read_delimited, read_stdin
 
 SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
 #: The array of a .npz file holding several.
@@ -29,7 +30,12 @@ NPZ_KEY = "features"
 
 
 def read_features(path: Path) -> np.ndarray:
-    """The (n, d) float64 feature array in ``path`` (n ≥ 2, every value finite)."""
+    """The (n, d) float64 feature array in ``path`` (n ≥ 2, every value finite; ``-``: CSV or
+    TSV on standard input)."""
+    if path == STDIN:
+        table = read_stdin(header=None)
+        x, _ = numeric_matrix(table, table.columns, strict=True)
+        return _enough_rows(path, x)
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
@@ -48,6 +54,10 @@ def read_features(path: Path) -> np.ndarray:
             x = _checked(path, _read_npy(path) if suffix == ".npy" else _read_npz(path))
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return _enough_rows(path, x)
+
+
+def _enough_rows(path: Path, x: np.ndarray) -> np.ndarray:
     if x.shape[0] < 2:
         raise UserError(f"{path}: {x.shape[0]} row(s); at least 2 feature vectors are needed to "
                         "estimate a covariance")

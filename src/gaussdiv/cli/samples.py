@@ -1,5 +1,6 @@
-"""Reading sample files: CSV with a header row, .npy, and Parquet (when pandas is installed);
-:func:`read_delimited` also reads TSV, and files without a header row.
+"""Reading sample files: CSV or TSV with a header row, .npy, Parquet (when pandas is
+installed), and ``-`` for CSV/TSV on standard input (TSV when the header has tabs and no
+commas); :func:`read_delimited` also reads files without a header row.
 
 A file is read into a :class:`Table` of named columns; :func:`numeric_matrix` then picks the
 columns to fit, reports rows with missing values and drops them (or rejects them, ``strict``).
@@ -10,6 +11,8 @@ there is one, the column and the line.
 from __future__ import annotations
 
 import csv
+import io
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,9 @@ from gaussdiv.cli.common import UserError, note
 
 #: Cells read as a missing value (case-insensitive, surrounding blanks ignored).
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none"})
-SUFFIXES = (".csv", ".npy", ".parquet", ".pq")
+SUFFIXES = (".csv", ".tsv", ".npy", ".parquet", ".pq")
+#: The path that stands for standard input.
+STDIN = Path("-")
 
 
 @dataclass(frozen=True)
@@ -54,18 +59,20 @@ def parse_columns(values: Iterable[str]) -> list[str] | None:
 
 
 def read_table(path: Path) -> Table:
-    """Read a sample file, choosing the reader by extension."""
+    """Read a sample file, choosing the reader by extension (``-``: standard input)."""
+    if path == STDIN:
+        return read_stdin(header=True)
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not a sample file")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise UserError(f"{path}: unknown sample file type {suffix!r}; use .csv (with a header "
-                        "row), .npy or .parquet")
+        raise UserError(f"{path}: unknown sample file type {suffix!r}; use .csv or .tsv (with "
+                        "a header row), .npy, .parquet, or - for standard input")
     try:
-        if suffix == ".csv":
-            table = read_delimited(path)
+        if suffix in (".csv", ".tsv"):
+            table = read_delimited(path, "\t" if suffix == ".tsv" else ",")
         elif suffix == ".npy":
             table = _read_npy(path)
         else:
@@ -77,6 +84,18 @@ def read_table(path: Path) -> Table:
     return table
 
 
+def read_stdin(header: bool | None) -> Table:
+    """CSV or TSV (tabs and no commas in the first line) from standard input, as
+    :func:`read_delimited` reads a file."""
+    text = sys.stdin.read()
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    table = _read_delimited_stream(io.StringIO(text), STDIN, delimiter, header)
+    if table.n_rows == 0:
+        raise UserError("-: no data rows on standard input")
+    return table
+
+
 def read_delimited(path: Path, delimiter: str = ",", header: bool | None = True) -> Table:
     """A CSV (or, with ``delimiter="\t"``, TSV) file as a :class:`Table` of text columns.
 
@@ -84,32 +103,38 @@ def read_delimited(path: Path, delimiter: str = ",", header: bool | None = True)
     column numbers 0, 1, ..., d−1 (the header pandas writes for unnamed columns); without a
     header the columns are named 0, 1, ... and the first line is data.
     """
-    kind = "TSV" if delimiter == "\t" else "CSV"
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            first = next(reader, None)
-            if first is None:
-                raise UserError(f"{path}: empty file" + (f" (a {kind} needs a header row)"
-                                                         if header else ""))
-            first = [h.strip() for h in first]
-            if header is None:
-                header = not _all_numbers(first) or first == [str(j) for j in range(len(first))]
-            names = first if header else [str(j) for j in range(len(first))]
-            rows, lines = ([], []) if header else ([first], [reader.line_num])
-            if header:
-                _check_header(path, names)
-            for row in reader:
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if len(row) != len(names):
-                    raise UserError(f"{path}: line {reader.line_num} has {len(row)} fields, "
-                                    f"the {'header' if header else 'first line'} has "
-                                    f"{len(names)}")
-                rows.append(row)
-                lines.append(reader.line_num)
+            return _read_delimited_stream(f, path, delimiter, header)
     except UnicodeDecodeError:
+        kind = "TSV" if delimiter == "\t" else "CSV"
         raise UserError(f"{path}: not a text {kind} file (not UTF-8)") from None
+
+
+def _read_delimited_stream(f: Any, path: Path, delimiter: str, header: bool | None) -> Table:
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    try:
+        reader = csv.reader(f, delimiter=delimiter)
+        first = next(reader, None)
+        if first is None:
+            raise UserError(f"{path}: empty file" + (f" (a {kind} needs a header row)"
+                                                     if header else ""))
+        first = [h.strip() for h in first]
+        if header is None:
+            header = not _all_numbers(first) or first == [str(j) for j in range(len(first))]
+        names = first if header else [str(j) for j in range(len(first))]
+        rows, lines = ([], []) if header else ([first], [reader.line_num])
+        if header:
+            _check_header(path, names)
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(names):
+                raise UserError(f"{path}: line {reader.line_num} has {len(row)} fields, "
+                                f"the {'header' if header else 'first line'} has "
+                                f"{len(names)}")
+            rows.append(row)
+            lines.append(reader.line_num)
     except csv.Error as exc:
         raise UserError(f"{path}: not a readable {kind} file ({exc})") from None
     cells = np.array(rows, dtype=str).reshape(len(rows), len(names))
