@@ -34,7 +34,7 @@ from gaussdiv.errors import (
     SampleError,
     ShapeError,
 )
-from gaussdiv.gaussian import Gaussian, concatenate, stack
+from gaussdiv.gaussian import Gaussian, check, concatenate, stack
 from gaussdiv.inference import ColumnShare, Comparison, Estimate, compare, fit
 from gaussdiv.interop import from_scipy, from_torch, to_scipy, to_torch
 from gaussdiv.matrices import pairwise, pairwise_topk
@@ -77,6 +77,7 @@ __all__ = [
     "ShapeError",
     "bhattacharyya",
     "bhattacharyya_coefficient",
+    "check",
     "compare",
     "concatenate",
     "cross_entropy",

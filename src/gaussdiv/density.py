@@ -37,12 +37,24 @@ def log_prob(p: Gaussian, x: Any) -> Any:
 def log_ratio(p: Gaussian, q: Gaussian, x: Any) -> Any:
     """ln p(x)/q(x) = ½ ln|Σ₂|/|Σ₁| + ½ [(x−μ₂)ᵀΣ₂⁻¹(x−μ₂) − (x−μ₁)ᵀΣ₁⁻¹(x−μ₁)]   (eq. 10).
 
-    The 2π terms cancel exactly and are never formed. Shapes as in :func:`log_prob`.
+    The 2π terms cancel exactly and are never formed. Both quadratic forms are computed for
+    the deviations scaled by one power of two per point, 2⁻ᵉ with 2ᵉ ~ max |x − μ|, and the
+    difference scaled back — the same numbers in floating point wherever nothing overflows,
+    and no ∞ − ∞ = NaN where a square would (x ~ 1e160): the result is then the difference's
+    own value, or ±∞ only when that overflows too. Shapes as in :func:`log_prob`.
     """
     check_pair(p, q)
     x = _points(x, p, q)
+    ops = p.cov.ops
+    xp = ops.xp
     with np.errstate(all="ignore"):
-        quad = q.cov.mahalanobis(x - q.mean) - p.cov.mahalanobis(x - p.mean)
+        dq, dp = x - q.mean, x - p.mean
+        largest = ops.stop_gradient(xp.maximum(ops.max_abs(dq, -1), ops.max_abs(dp, -1)))
+        exponent = xp.frexp(largest)[1]
+        unit = xp.ldexp(xp.ones_like(largest), -exponent)
+        scaled = q.cov.mahalanobis(dq * unit) - p.cov.mahalanobis(dp * unit)
+        back = xp.ldexp(xp.ones_like(largest), exponent)[..., 0]
+        quad = (scaled * back) * back
         value = 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)
     return p.cov.ops.result(value, p.dtype if p.dtype == q.dtype else value.dtype)
 

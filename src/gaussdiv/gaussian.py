@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from gaussdiv.backends import (
+    NUMPY,
     ArrayContext,
     Backend,
     backend_of,
@@ -241,10 +242,20 @@ class Gaussian:
         """
         if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
             raise ShapeError(f"d must be a positive integer, got {d!r}")
-        ctx = context_of(like) if like is not None else context_of(np.empty(0, dtype))
+        if like is None:
+            try:
+                like_dtype = np.dtype(dtype)
+            except TypeError:
+                raise DtypeError(f"dtype={dtype!r} is not a NumPy dtype") from None
+            check_dtype(np.empty(0, like_dtype), "dtype", NUMPY)
+            ctx = context_of(np.empty(0, like_dtype))
+        else:
+            like_dtype = check_dtype(like, "like", backend_of(like))
+            ctx = context_of(like)
         cov = DiagonalCovariance("var", ctx.freeze(np.ones(1)), int(d))
+        half = like is not None and like_dtype.kind == "f" and like_dtype.itemsize == 2
         return cls._from_parts(ctx.freeze(np.zeros(int(d))), cov,
-                               ctx.ops.framework_dtype(ctx.dtype))
+                               like.dtype if half else ctx.ops.framework_dtype(ctx.dtype))
 
     @classmethod
     def lowrank(cls, mean: Any, factor: Any, var: Any) -> Gaussian:
@@ -482,8 +493,9 @@ class Gaussian:
                 f"mean is a {mean_framework.name} array but the covariance is {ops.name}; "
                 "build both from one framework")
         mean_dtype = check_dtype(mean, "mean", ops)
-        if mean_dtype.kind == "f" and mean_dtype.itemsize > structure.dtype.itemsize \
-                and hasattr(mean, "dtype"):  # lists and scalars take the structure's dtype
+        if mean_dtype.kind == "f" and min(mean_dtype.itemsize, 8) > structure.dtype.itemsize \
+                and hasattr(mean, "dtype"):  # lists and scalars take the structure's dtype;
+            # wider than float64 (longdouble) is computed in float64, as the structure is
             raise DtypeError(
                 f"mean is {mean_dtype} but the covariance structure is {structure.dtype}; "
                 f"build the covariance in {mean_dtype} too")
@@ -662,6 +674,22 @@ def _inputs(**named: Any) -> ArrayContext:
     typed = [dt for dt, value in zip(dtypes, named.values(), strict=True)
              if hasattr(value, "dtype")]
     return ArrayContext(ops, float_dtype(*(typed or dtypes)), first_array(*named.values()))
+
+
+def check(p: Gaussian) -> Gaussian:
+    """Run every value check of the constructors on ``p`` and return it.
+
+    Under tracing (jax.jit, torch.func transforms, torch.compile) values cannot be read, so a
+    Gaussian built there skips its value checks: a NaN, indefinite or non-symmetric input then
+    gives NaN or a wrong number. Call ``check`` on such a Gaussian (or on the arrays, by
+    building it) outside the traced function — on a Gaussian a jitted function returned, or on
+    its inputs before the call — to get the constructor's specific error. Returns ``p``
+    unchanged when every check passes; never modifies it.
+    """
+    check_gaussian(p, "p")
+    check_finite(p.mean, "mean", p.ops)
+    p.cov.checked("cov")
+    return p
 
 
 def check_gaussian(value: Any, name: str) -> Gaussian:

@@ -19,6 +19,12 @@ from gaussdiv.numerics.series import excess_log1p
 #: Sampling units per chunk in :func:`kl_mc` and :func:`js_mc`, per batch element: memory stays
 #: O(chunk · batch · d).
 DEFAULT_CHUNK = 65_536
+#: The most draws :func:`kl_mc` and :func:`js_mc` take unless ``max_n`` says otherwise: about
+#: a minute per batch element at d = 8 on one core (≈ 10⁸ draws/s), so a typo like n=10**30
+#: is refused instead of running for ever.
+MAX_DRAWS = 10**10
+#: Draws a second, for the time estimate in the refusal.
+_DRAWS_PER_SECOND = 1e8
 
 #: The per-sample KL estimators of :func:`kl_mc` (Schulman, "Approximating KL divergence", 2020).
 Estimator = Literal["k1", "k2", "k3"]
@@ -60,13 +66,20 @@ def sample(p: Gaussian, n: int, seed: Any = None) -> Any:
         Array of shape (n, *batch_shape, d) in the Gaussian's framework, dtype and device.
     """
     check_gaussian(p, "p")
+    n = _check_count(n, "n")
+    size = n * math.prod(p.batch_shape) * p.dim * p.cov.dtype.itemsize
+    if size > 2**62:
+        raise GaussianError(f"sample(n={n:.3g}) would need {size:.3g} bytes ({n:.3g} draws × "
+                            f"batch shape {p.batch_shape} × d={p.dim}); draw fewer, or in "
+                            "chunks")
     draw = p.cov.ops.random(seed)
-    return p.cov.ops.result(_draw(p, _check_count(n, "n"), draw, p.batch_shape), p.dtype)
+    return p.cov.ops.result(_draw(p, n, draw, p.batch_shape), p.dtype)
 
 
+@entry_point
 def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
           chunk: int = DEFAULT_CHUNK, estimator: Estimator = "k1",
-          antithetic: bool = False) -> MonteCarloEstimate:
+          antithetic: bool = False, max_n: int = MAX_DRAWS) -> MonteCarloEstimate:
     """Monte Carlo estimate of KL(P‖Q) = E_{X∼P}[ln p(X)/q(X)] (eq. 11).
 
     With the log-ratio ℓ = ln q(X) − ln p(X) at X ∼ P (note the sign: E[ℓ] = −KL), the estimate
@@ -105,6 +118,8 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
             deviations), so memory is O(chunk · batch · d) whatever n.
         estimator: ``"k1"`` (default), ``"k2"`` or ``"k3"``.
         antithetic: draw Z and −Z in pairs.
+        max_n: the largest n accepted (default :data:`MAX_DRAWS`, 10¹⁰); a larger n is refused
+            with the time it would take.
 
     Returns:
         :class:`MonteCarloEstimate` with value and stderr of shape broadcast(B₁, B₂) and n.
@@ -112,7 +127,7 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
         dense Σ, less for structured ones), plus O(1) elementwise work per value.
     """
     check_pair(p, q)
-    n = _check_count(n, "n")
+    n = _check_draws(n, max_n)
     chunk = _check_count(chunk, "chunk")
     if not isinstance(estimator, str) or estimator not in ESTIMATORS:
         raise GaussianError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
@@ -142,8 +157,9 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
     return _streamed_mean(pairs, n // 2, n, chunk, ops)
 
 
+@entry_point
 def js_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
-          chunk: int = DEFAULT_CHUNK) -> MonteCarloEstimate:
+          chunk: int = DEFAULT_CHUNK, max_n: int = MAX_DRAWS) -> MonteCarloEstimate:
     """Monte Carlo estimate of the Jensen–Shannon divergence, in nats:
 
         JS(P, Q) = ½ KL(P‖M) + ½ KL(Q‖M) = ½ E_{X∼P}[ln p(X)/m(X)] + ½ E_{Y∼Q}[ln q(Y)/m(Y)],
@@ -165,13 +181,14 @@ def js_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
         n: draws from each of P and Q per batch element, ≥ 2.
         seed: as for :func:`sample` (one stream for the draws from P and Q).
         chunk: units (one draw from each of P and Q) per chunk: memory O(chunk · batch · d).
+        max_n: as for :func:`kl_mc`.
 
     Returns:
         :class:`MonteCarloEstimate` with value and stderr of shape broadcast(B₁, B₂) and n.
         Cost: 2n draws and 2n log-ratios, twice :func:`kl_mc` at the same n.
     """
     check_pair(p, q)
-    n = _check_count(n, "n")
+    n = _check_draws(n, max_n)
     chunk = _check_count(chunk, "chunk")
     if n < 2:
         raise GaussianError("n must be at least 2 for js_mc: one draw has no standard error")
@@ -246,6 +263,17 @@ def _color(p: Gaussian, n: int, draw: Callable[..., Any], batch: tuple[int, ...]
 def _draw(p: Gaussian, n: int, draw: Callable[..., Any], batch: tuple[int, ...]) -> Any:
     """n draws from P for every element of ``batch`` (P's batch shape or a broadcast of it)."""
     return p.mean + _color(p, n, draw, batch)
+
+
+def _check_draws(n: Any, max_n: Any) -> int:
+    """n as an int, refused above max_n with how long it would take."""
+    n, cap = _check_count(n, "n"), _check_count(max_n, "max_n")
+    if n > cap:
+        years = n / _DRAWS_PER_SECOND / 3.15e7
+        raise GaussianError(f"n={n:.3g} draws is more than max_n={cap:.3g} (at ~1e8 draws/s "
+                            f"per batch element, about {years:.2g} years); pass a larger max_n "
+                            "to run it")
+    return n
 
 
 def _check_count(n: Any, name: str) -> int:

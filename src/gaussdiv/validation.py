@@ -35,8 +35,13 @@ def describe_index(index: tuple[int, ...]) -> str:
 def check_dtype(x: Any, name: str, ops: Any) -> np.dtype:
     """``x``'s dtype; complex, boolean and non-numeric input is rejected (integers are accepted
     and cast later)."""
+    reason = ops.unsupported(x)
+    if reason is not None:
+        raise DtypeError(f"{name} {reason}")
     try:
         dtype = ops.numpy_dtype(x)
+    except DtypeError as exc:
+        raise DtypeError(f"{name} {exc}") from None
     except ValueError as exc:  # ragged nested lists
         raise ShapeError(f"{name} is not a rectangular array: {exc}") from None
     if dtype.kind == "c":
@@ -45,7 +50,22 @@ def check_dtype(x: Any, name: str, ops: Any) -> np.dtype:
         raise DtypeError(f"{name} is boolean; pass a floating-point or integer array")
     if dtype.kind not in "fiu":
         raise DtypeError(f"{name} has dtype {dtype}; pass a floating-point or integer array")
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        _check_float64_range(np.asarray(x), name)
     return dtype
+
+
+def _check_float64_range(values: np.ndarray, name: str) -> None:
+    """Wider floats (np.longdouble) are computed in float64: refuse entries it cannot hold
+    (beyond its range, or non-zero but below its smallest subnormal)."""
+    narrowed = values.astype(np.float64)
+    lost = (np.isfinite(values) & ~np.isfinite(narrowed)) | ((values != 0) & (narrowed == 0))
+    if lost.any():
+        where = first_true(lost)
+        raise DtypeError(f"{name} entry {where} is {values[where]!r} ({values.dtype}), which "
+                         "float64 — the widest dtype gaussdiv computes in — cannot hold "
+                         f"(|x| between {np.finfo(np.float64).smallest_subnormal:.3g} and "
+                         f"{np.finfo(np.float64).max:.3g}); rescale the data")
 
 
 def check_finite(x: Any, name: str, ops: Any) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from gaussdiv.errors import GaussianError
+
 Draw = Callable[[tuple[int, ...], np.dtype, Any], Any]
 
 
@@ -34,7 +36,14 @@ class Backend(ABC):
     # -- dtypes, conversion, host reads ---------------------------------------------------
     @abstractmethod
     def numpy_dtype(self, x: Any) -> np.dtype:
-        """The dtype as NumPy spells it (bfloat16 reported as float16: same kind and width)."""
+        """The dtype as NumPy spells it (bfloat16 reported as float16: same kind and width);
+        DtypeError ("has dtype ...", the caller prefixes the argument) for a dtype the
+        framework has and NumPy does not (float8)."""
+
+    def unsupported(self, x: Any) -> str | None:
+        """Why an array of this framework cannot be computed with (sparse, meta, nested or
+        quantised tensors), as the end of a sentence about it; None when it can."""
+        return None
 
     @abstractmethod
     def framework_dtype(self, dtype: np.dtype) -> Any:
@@ -190,9 +199,27 @@ class Backend(ABC):
         """A copy of the flat ``base`` (n, ...) with ``values`` written at rows ``index``."""
 
     # -- randomness and gradients -----------------------------------------------------------
-    @abstractmethod
+    #: What seeds this framework's draws besides None and non-negative integers, in words.
+    generator_name = "a np.random.Generator"
+
     def random(self, seed: Any) -> Draw:
-        """A draw(shape, dtype, like) of standard normals from ``seed``."""
+        """A draw(shape, dtype, like) of standard normals from ``seed``: None (fresh
+        randomness), a non-negative integer, or the framework's own generator; anything else
+        is a GaussianError naming what is accepted."""
+        if seed is not None and not self.is_generator(seed) and (
+                isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+            raise GaussianError(f"seed must be None, a non-negative integer or "
+                                f"{self.generator_name} (for {self.name} Gaussians); got "
+                                f"{seed!r} ({type(seed).__module__}.{type(seed).__name__})")
+        return self._random(seed)
+
+    @abstractmethod
+    def is_generator(self, seed: Any) -> bool:
+        """Whether ``seed`` is this framework's own random generator (or key)."""
+
+    @abstractmethod
+    def _random(self, seed: Any) -> Draw:
+        """:meth:`random` for a valid seed."""
 
     def no_grad(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()

@@ -112,10 +112,21 @@ class JaxBackend(Backend):
     def scatter(self, base: Any, index: Any, values: Any) -> Any:
         return base.at[index].set(values)
 
-    def random(self, seed: Any) -> Draw:
+    generator_name = "a jax.random key"
+
+    def is_generator(self, seed: Any) -> bool:
+        jax = self.jax
+        if not isinstance(seed, jax.Array):
+            return False
+        typed = jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key)
+        return bool(typed or (seed.dtype == np.uint32 and seed.shape == (2,)))  # legacy keys
+
+    def _random(self, seed: Any) -> Draw:
         jax = self.jax
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
+        if isinstance(seed, int | np.integer) and seed >= 2**63:  # beyond what a key takes:
+            seed = int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0] >> 1)
         state = {"key": seed if not isinstance(seed, int | np.integer) else jax.random.key(seed)}
 
         def draw(shape: tuple[int, ...], dtype: np.dtype, like: Any) -> Any:

@@ -324,7 +324,11 @@ class NumpyBackend(Backend):
         out[index] = values
         return out
 
-    def random(self, seed: Any) -> Draw:
+    def is_generator(self, seed: Any) -> bool:
+        return isinstance(seed, np.random.Generator | np.random.SeedSequence |
+                          np.random.BitGenerator)
+
+    def _random(self, seed: Any) -> Draw:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         return lambda shape, dtype, like: rng.standard_normal(shape).astype(dtype, copy=False)
 

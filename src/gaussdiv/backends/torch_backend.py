@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gaussdiv.backends.base import Backend, Draw
+from gaussdiv.errors import DtypeError
 
 
 class TorchBackend(Backend):
@@ -24,8 +25,11 @@ class TorchBackend(Backend):
         self._dtypes = {
             torch.float64: np.dtype(np.float64), torch.float32: np.dtype(np.float32),
             torch.float16: np.dtype(np.float16), torch.bfloat16: np.dtype(np.float16),
-            torch.bool: np.dtype(np.bool_), torch.complex64: np.dtype(np.complex64),
-            torch.complex128: np.dtype(np.complex128),
+            torch.bool: np.dtype(np.bool_), torch.complex32: np.dtype(np.complex64),
+            torch.complex64: np.dtype(np.complex64), torch.complex128: np.dtype(np.complex128),
+            torch.int8: np.dtype(np.int8), torch.int16: np.dtype(np.int16),
+            torch.int32: np.dtype(np.int32), torch.int64: np.dtype(np.int64),
+            torch.uint8: np.dtype(np.uint8),
         }
         self._framework_dtypes = {np.dtype(np.float64): torch.float64,
                                   np.dtype(np.float32): torch.float32,
@@ -33,8 +37,24 @@ class TorchBackend(Backend):
 
     def numpy_dtype(self, x: Any) -> np.dtype:
         if isinstance(x, self.torch.Tensor):
-            return self._dtypes.get(x.dtype, np.dtype(np.int64))
+            if x.dtype not in self._dtypes:  # float8, quantised, bit-packed and wide uints
+                raise DtypeError(f"has dtype {x.dtype}, which gaussdiv does not compute with; "
+                                 "pass float64, float32, float16/bfloat16 or integers")
+            return self._dtypes[x.dtype]
         return np.asarray(x).dtype
+
+    def unsupported(self, x: Any) -> str | None:
+        if not isinstance(x, self.torch.Tensor):
+            return None
+        if x.is_meta:
+            return "is on the meta device, which holds no values; pass a tensor with data"
+        if x.is_nested:
+            return "is a nested (ragged) tensor; pass a regular tensor"
+        if x.is_quantized:
+            return "is quantized; pass x.dequantize()"
+        if x.layout != self.torch.strided:
+            return f"is a sparse tensor ({x.layout}); pass x.to_dense()"
+        return None
 
     def framework_dtype(self, dtype: np.dtype) -> Any:
         return self._framework_dtypes[np.dtype(dtype)]
@@ -133,7 +153,12 @@ class TorchBackend(Backend):
     def scatter(self, base: Any, index: Any, values: Any) -> Any:
         return base.index_copy(0, index, values)
 
-    def random(self, seed: Any) -> Draw:
+    generator_name = "a torch.Generator"
+
+    def is_generator(self, seed: Any) -> bool:
+        return isinstance(seed, self.torch.Generator)
+
+    def _random(self, seed: Any) -> Draw:
         torch = self.torch
         if isinstance(seed, torch.Generator):
             gen = seed

@@ -31,6 +31,10 @@ def lazy_call(function: Callable[..., Any], args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> Any:
     """``function(*args, **kwargs)`` with some arguments Dask Gaussians, as Dask arrays."""
     name = function.__name__
+    if name in ("kl_mc", "js_mc"):
+        raise GaussianError(f"{name} of Dask Gaussians is not supported (every chunk would "
+                            "draw the same stream); use the exact divergence, or compute on "
+                            "in-memory chunks")
     if name == "pairwise":
         return lazy_pairwise(function, *args, **kwargs)
     if name == "pairwise_topk":

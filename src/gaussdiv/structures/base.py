@@ -140,6 +140,18 @@ class Covariance(ABC):
         scaled matrix D^-½ΣD^-½, D = diag Σ, per batch element: what decides whether Σ is
         numerically singular. O(d²) at most; never an eigendecomposition of d×d."""
 
+    def checked(self, name: str) -> None:
+        """Run the constructor's value checks on these arrays (finite, symmetric, positive
+        definite, ...), raising as the constructor would: for structures built under tracing
+        (jax.jit, torch.func), whose checks were skipped. ``name`` names the argument. The
+        default checks every array is finite; structures with more to check override it."""
+        from gaussdiv.validation import check_finite
+
+        for field in self.array_fields:
+            value = getattr(self, field)
+            if value is not None:
+                check_finite(value, f"{name}.{field}", self.ops)
+
     # -- the batch protocol ----------------------------------------------------------------
     def map_arrays(self: S, fn: Callable[[Any, int], Any]) -> S:
         """The same structure with ``fn(array, core_ndim)`` applied to every array field."""

@@ -56,6 +56,9 @@ class DiagonalCovariance(Covariance):
             check_positive(param, kind, ops, "entries (a variance must be > 0)")
         return cls(kind, param, int(dim))
 
+    def checked(self, name: str) -> None:
+        type(self).from_param(self.param, self.kind, self.dim)
+
     @property
     def dim(self) -> int:
         return self.size

@@ -72,6 +72,14 @@ class Factored(Covariance):
         check_lower_triangular(factor, name, ops)
         return cls(None, factor)
 
+    def checked(self, name: str) -> None:
+        covariance = self.describes == "covariance"
+        if self.matrix is not None:
+            type(self).from_matrix(self.matrix, name=name if covariance else "precision")
+        else:
+            type(self).from_factor(self.factor, name="scale_tril" if covariance else
+                                   "precision_tril")
+
     @property
     def factor_given(self) -> bool:
         """Whether the factor is the user's own (exact), not computed here."""

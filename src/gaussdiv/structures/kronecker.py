@@ -26,6 +26,10 @@ class KroneckerCovariance(Covariance):
 
     child_fields: ClassVar[tuple[str, ...]] = ("a", "b")
 
+    def checked(self, name: str) -> None:
+        self.a.checked("a")
+        self.b.checked("b")
+
     @property
     def dim(self) -> int:
         return self.a.dim * self.b.dim

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gaussdiv.backends import ArrayContext, context_of
-from gaussdiv.errors import DimensionMismatchError, ShapeError
+import numpy as np
+
+from gaussdiv.backends import ArrayContext, broadcast_shapes, context_of
+from gaussdiv.errors import DimensionMismatchError, DtypeError, ShapeError
 from gaussdiv.numerics.error_free import product_residual, two_sum
 from gaussdiv.structures.base import Covariance
 from gaussdiv.structures.full import FullCovariance
@@ -52,10 +54,20 @@ class LowRankCovariance(Covariance):
             raise DimensionMismatchError(
                 f"factor has {factor.shape[-2]} rows (shape {tuple(factor.shape)}) but var has "
                 f"d={var.shape[-1]} entries (shape {tuple(var.shape)}); factor must be (..., d, k)")
+        try:
+            broadcast_shapes(tuple(factor.shape[:-2]), tuple(var.shape[:-1]))
+        except ValueError:
+            raise ShapeError(f"batch shapes do not broadcast: factor has batch shape "
+                             f"{tuple(factor.shape[:-2])}, var {tuple(var.shape[:-1])}") from None
         check_finite(factor, "factor", ops)
         check_finite(var, "var", ops)
         check_positive(var, "var", ops, "entries (a variance must be > 0)")
-        capacitance = capacitance_matrix(ops, factor, var)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+            capacitance = capacitance_matrix(ops, factor, var)
+        if not ops.is_traced(capacitance) and not ops.all_finite(capacitance):
+            raise DtypeError(f"factor is too large for var in {ctx.dtype}: the capacitance "
+                             "I + WᵀD⁻¹W overflows (entries of WᵀD⁻¹W beyond "
+                             f"{float(np.finfo(ctx.dtype).max):.3g}); rescale the data")
         return cls(factor, var, cholesky_checked(capacitance, "capacitance I + WᵀD⁻¹W", ops))
 
     @classmethod
@@ -64,6 +76,9 @@ class LowRankCovariance(Covariance):
         capacitance is positive definite by construction, so nothing is checked."""
         ops = context_of(factor, var).ops
         return cls(factor, var, ops.cholesky(capacitance_matrix(ops, factor, var)))
+
+    def checked(self, name: str) -> None:
+        type(self).from_parts(self.factor, self.var)
 
     @property
     def device_array(self) -> Any:

@@ -1,0 +1,196 @@
+"""Regression tests for inputs that once gave a NaN, a wrong number or a bare third-party error
+(issue 16): each now gives the right value or a specific GaussianError naming the argument."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+import gaussdiv
+
+torch = pytest.importorskip("torch")
+
+
+def test_log_ratio_of_huge_points_is_the_difference_not_nan() -> None:
+    p = gaussdiv.Gaussian(np.zeros(2), np.eye(2))
+    q = gaussdiv.Gaussian(np.zeros(2), 2 * np.eye(2))
+    # −¼x² + ln 2: representable at 1e150, below −1.8e308 (→ −inf, not NaN) at 1e160
+    assert gaussdiv.log_ratio(p, q, np.array([1e150, 0.0])) == pytest.approx(-2.5e299,
+                                                                              rel=1e-15)
+    assert gaussdiv.log_ratio(p, q, np.array([1e160, 0.0])) == -math.inf
+    x = np.random.default_rng(0).standard_normal((50, 2)) * 3
+    with mpmath.workdps(30):
+        ref = [float(mpmath.log(2) - mpmath.mpf(float(a)) ** 2 / 4 - mpmath.mpf(float(b)) ** 2 / 4)
+               for a, b in x]
+    assert np.allclose(gaussdiv.log_ratio(p, q, x), ref, rtol=1e-14, atol=1e-15)
+
+
+def test_log_prob_and_kl_of_an_extreme_logvar() -> None:
+    g = gaussdiv.Gaussian.diag([0.0, 0.0], logvar=[-1500.0, 0.0])
+    true = 0.5 * 1500 - math.log(2 * math.pi)  # −½(2 ln 2π − 1500)
+    assert float(gaussdiv.log_prob(g, [0.0, 0.0])) == pytest.approx(true, rel=1e-15)
+    assert float(gaussdiv.kl(g, gaussdiv.Gaussian(np.zeros(2), np.eye(2)))) == \
+        pytest.approx(749.5, rel=1e-15)
+    # the reverse needs tr(Σ₂⁻¹Σ₁) ≈ e^1500: beyond float64, so +inf, not an error
+    assert gaussdiv.kl(gaussdiv.Gaussian(np.zeros(2), np.eye(2)), g) == math.inf
+
+
+@pytest.mark.parametrize("dtype", [bool, complex, np.complex64])
+def test_standard_rejects_non_real_dtypes(dtype: type) -> None:
+    with pytest.raises(gaussdiv.DtypeError, match="dtype is"):
+        gaussdiv.Gaussian.standard(2, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+def test_standard_of_integer_dtype_is_float64(dtype: type) -> None:
+    g = gaussdiv.Gaussian.standard(2, dtype=dtype)
+    assert g.dtype == np.float64
+    assert float(gaussdiv.entropy(g)) == pytest.approx(1 + math.log(2 * math.pi), rel=1e-15)
+
+
+def test_standard_like_half_precision_returns_half_precision() -> None:
+    like = torch.zeros(2, dtype=torch.bfloat16)
+    p = gaussdiv.Gaussian(torch.zeros(2, dtype=torch.bfloat16),
+                          torch.eye(2, dtype=torch.bfloat16) * 2)
+    q = gaussdiv.Gaussian.standard(2, like=like)
+    assert q.dtype == torch.bfloat16
+    assert gaussdiv.kl(p, q).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: torch.eye(2).to(torch.float8_e4m3fn), "float8_e4m3fn"),
+    (lambda: torch.eye(2, device="meta"), "meta device"),
+    (lambda: torch.eye(2).to_sparse(), "sparse"),
+    (lambda: torch.quantize_per_tensor(torch.eye(2), 0.1, 0, torch.qint8), "quantized"),
+    (lambda: torch.eye(2).to(torch.complex32), "complex"),
+])
+def test_unusual_torch_tensors_are_named(make, match: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: complex32 is "experimental"
+        cov = make()
+    with pytest.raises(gaussdiv.DtypeError, match=f"cov .*{match}"):
+        gaussdiv.Gaussian(torch.zeros(2), cov)
+
+
+def test_nested_tensors_are_named() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: nested tensors are a prototype
+        nested = torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)])
+    with pytest.raises(gaussdiv.DtypeError, match="mean is a nested"):
+        gaussdiv.Gaussian(nested, torch.eye(2))
+
+
+def test_lowrank_parts_that_do_not_broadcast() -> None:
+    with pytest.raises(gaussdiv.ShapeError, match=r"factor has batch shape \(2,\), var \(3,\)"):
+        gaussdiv.Gaussian.lowrank(np.zeros((3, 4)), np.ones((2, 4, 1)), np.ones((3, 4)))
+    with pytest.raises(gaussdiv.ShapeError, match="do not broadcast"):
+        gaussdiv.Gaussian.lowrank(torch.zeros(3, 4), torch.ones(2, 4, 1), torch.ones(3, 4))
+
+
+def test_lowrank_factor_beyond_float64() -> None:
+    with pytest.raises(gaussdiv.DtypeError, match="factor is too large for var"):
+        gaussdiv.Gaussian.lowrank(np.zeros(3), np.full((3, 1), 1e200), np.ones(3))
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "abc", True, [1, 2]])
+def test_bad_seeds_name_what_is_accepted(seed: object) -> None:
+    g = gaussdiv.Gaussian.standard(2)
+    with pytest.raises(gaussdiv.GaussianError, match="seed must be None, a non-negative"):
+        gaussdiv.sample(g, 3, seed=seed)
+    with pytest.raises(gaussdiv.GaussianError, match="seed must be"):
+        gaussdiv.kl_mc(g, g, n=10, seed=seed)
+
+
+def test_a_generator_of_another_framework_is_refused() -> None:
+    g = gaussdiv.Gaussian.standard(2)
+    with pytest.raises(gaussdiv.GaussianError, match=r"np\.random\.Generator .*torch"):
+        gaussdiv.sample(g, 3, seed=torch.Generator())
+    t = gaussdiv.Gaussian(torch.zeros(2), torch.eye(2))
+    with pytest.raises(gaussdiv.GaussianError, match=r"a torch\.Generator"):
+        gaussdiv.sample(t, 3, seed=np.random.default_rng(0))
+    assert gaussdiv.sample(g, 3, seed=np.random.SeedSequence(1)).shape == (3, 2)
+
+
+@pytest.mark.timeout(120)
+def test_jax_seeds_beyond_64_bits_and_keys() -> None:
+    jax = pytest.importorskip("jax")
+    g = gaussdiv.Gaussian(jax.numpy.zeros(2), jax.numpy.eye(2))
+    a, b = gaussdiv.sample(g, 3, seed=2**70), gaussdiv.sample(g, 3, seed=2**70)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert gaussdiv.sample(g, 3, seed=jax.random.key(0)).shape == (3, 2)
+    with pytest.raises(gaussdiv.GaussianError, match=r"jax\.random key"):
+        gaussdiv.sample(g, 3, seed=-5)
+
+
+def test_absurd_draw_counts_are_refused() -> None:
+    g = gaussdiv.Gaussian.standard(2)
+    with pytest.raises(gaussdiv.GaussianError, match=r"would need 1\.6e"):
+        gaussdiv.sample(g, 10**30)
+    with pytest.raises(gaussdiv.GaussianError, match=r"more than max_n=1e"):
+        gaussdiv.kl_mc(g, g, n=10**30)
+    with pytest.raises(gaussdiv.GaussianError, match="more than max_n"):
+        gaussdiv.js_mc(g, g, n=10**12)
+    assert gaussdiv.kl_mc(g, g, n=100, seed=0, max_n=100).value == 0.0
+
+
+def test_longdouble_inputs_are_computed_in_float64() -> None:
+    g = gaussdiv.Gaussian(np.zeros(2, dtype=np.longdouble), np.eye(2, dtype=np.longdouble))
+    assert g.dtype == np.float64
+    assert float(gaussdiv.entropy(g)) == pytest.approx(1 + math.log(2 * math.pi), rel=1e-15)
+    if np.finfo(np.longdouble).tiny < np.finfo(np.float64).smallest_subnormal:
+        tiny = np.array([np.longdouble("1e-400")])
+        with pytest.raises(gaussdiv.DtypeError, match=r"var entry \(0,\) is .*1e-400.*float64"):
+            gaussdiv.Gaussian.diag(np.zeros(1), var=tiny)
+
+
+@pytest.mark.timeout(120)
+def test_check_runs_the_skipped_checks_on_a_gaussian_built_under_jit() -> None:
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    build = jax.jit(lambda m, c: gaussdiv.Gaussian(m, c))
+    bad = build(jnp.zeros(2), jnp.array([[1.0, 2.0], [0.0, 1.0]]))
+    with pytest.raises(gaussdiv.NotSymmetricError, match="cov is not symmetric"):
+        gaussdiv.check(bad)
+    good = build(jnp.zeros(2), jnp.eye(2))
+    assert gaussdiv.check(good) is good
+    diag = jax.jit(lambda v: gaussdiv.Gaussian.diag(jnp.zeros(2), var=v))(jnp.array([1.0, -1.0]))
+    with pytest.raises(gaussdiv.NotPositiveDefiniteError, match="var must have positive"):
+        gaussdiv.check(diag)
+    nan_mean = jax.jit(lambda m: gaussdiv.Gaussian(m, jnp.eye(2)))(jnp.array([0.0, jnp.nan]))
+    with pytest.raises(gaussdiv.NonFiniteError, match="mean"):
+        gaussdiv.check(nan_mean)
+
+
+def test_check_on_every_structure() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 3))
+    spd = a @ a.T + np.eye(3)
+    for g in (gaussdiv.Gaussian(np.zeros(3), spd),
+              gaussdiv.Gaussian.from_precision(np.zeros(3), spd),
+              gaussdiv.Gaussian.from_scale_tril(np.zeros(3), np.linalg.cholesky(spd)),
+              gaussdiv.Gaussian.diag(np.zeros(3), logvar=np.zeros(3)),
+              gaussdiv.Gaussian.isotropic(np.zeros(3), 2.0), gaussdiv.Gaussian.standard(3),
+              gaussdiv.Gaussian.lowrank(np.zeros(3), np.ones((3, 1)), np.ones(3)),
+              gaussdiv.Gaussian.kronecker(np.zeros(9), spd, spd)):
+        assert gaussdiv.check(g) is g
+
+
+def test_monte_carlo_functions_are_entry_points() -> None:
+    p = gaussdiv.Gaussian(torch.zeros(2, dtype=torch.float64),
+                          torch.eye(2, dtype=torch.float64) * 2)
+    est = gaussdiv.kl_mc(p, gaussdiv.Gaussian.standard(2), n=1000, seed=0)  # N(0, I) adapts
+    assert isinstance(est.value, torch.Tensor)
+    mvn = torch.distributions.MultivariateNormal(torch.zeros(2, dtype=torch.float64),
+                                                 torch.eye(2, dtype=torch.float64))
+    assert float(gaussdiv.js_mc(p, mvn, n=1000, seed=0).value) > 0
+
+
+def test_monte_carlo_of_dask_gaussians_is_refused() -> None:
+    da = pytest.importorskip("dask.array")
+    lazy = gaussdiv.Gaussian.diag(da.zeros((4, 2), chunks=2), var=da.ones((4, 2), chunks=2))
+    with pytest.raises(gaussdiv.GaussianError, match="kl_mc of Dask Gaussians"):
+        gaussdiv.kl_mc(lazy, gaussdiv.Gaussian.standard(2), n=10)
