@@ -8,8 +8,11 @@ sums, so for R weightings at once
 
 are two matrix products (BLAS), and x̄ = S₁/Σc, Σ̂ = S₂/Σc − x̄x̄ᵀ (the maximum-likelihood
 moments of the weighted rows). Z is centred by the full data's mean first, so the subtraction
-loses nothing (x̄ is then O(σ/√n)). Memory is bounded by ``budget`` bytes: the packed products
-are formed once when they fit in it, else per block of rows.
+loses nothing (x̄ is then O(σ/√n)). The packed products (n × (d + d(d+1)/2)) are formed once
+when they fit in :data:`FEATURE_BUDGET` bytes (n ≤ 290 000 rows at d = 20), else per block of
+rows at every call; the weights are generated :data:`BUDGET` bytes at a time. Cost
+≈ R·n·d²/2 multiply-adds in all (measured: 1000 bootstrap resamples and 1000 permutations of
+2 × 5000 rows at d = 20 in 2.7 s on one core).
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from collections.abc import Iterator
 
 import numpy as np
 
-#: Default working-memory bound of the resampling products, in bytes.
+#: Default working-memory bound of the weights and products of one chunk, in bytes.
 BUDGET = 64 * 2**20
+#: The packed products of every row are kept when they fit in this many bytes.
+FEATURE_BUDGET = 512 * 2**20
 
 
 class Moments:
     """The rows z (n, d) of one data set, ready for weighted moments."""
 
-    def __init__(self, z: np.ndarray, budget: int = BUDGET) -> None:
+    def __init__(self, z: np.ndarray, budget: int = FEATURE_BUDGET) -> None:
         self.z = np.ascontiguousarray(z, dtype=np.float64)
         n, d = self.z.shape
         self.upper = np.triu_indices(d)
@@ -38,8 +43,10 @@ class Moments:
         return int(self.z.shape[0])
 
     def _block(self, start: int, stop: int) -> np.ndarray:
+        """[zᵢ, zᵢⱼ zᵢₖ (j ≤ k, row-major)] for the rows start:stop."""
         z = self.z[start:stop]
-        return np.concatenate([z, z[:, self.upper[0]] * z[:, self.upper[1]]], axis=1)
+        d = z.shape[1]
+        return np.concatenate([z, *(z[:, j:j + 1] * z[:, j:] for j in range(d))], axis=1)
 
     def weighted(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Means (R, d) and maximum-likelihood covariances (R, d, d) for weights (R, n)."""
