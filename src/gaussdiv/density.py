@@ -1,4 +1,4 @@
-"""Log-densities and the log-ratio ln p(x)/q(x) (eqs. 4, 8–10 of the first derivation note)."""
+"""Log-densities and the log-ratio ln p(x)/q(x) (eqs. 4, 8–10 of docs/derivation.md)."""
 
 from __future__ import annotations
 
@@ -28,33 +28,59 @@ def log_prob(p: Gaussian, x: Any) -> Any:
     """
     check_gaussian(p, "p")
     x = _points(x, p)
+    ops = p.cov.ops
     with np.errstate(all="ignore"):  # a variance below the float range is a result, not a warning
-        value = -0.5 * (p.dim * _LOG_2PI + p.cov.logdet() + p.cov.mahalanobis(x - p.mean))
-    return p.cov.ops.result(value, p.dtype)
+        dx = x - p.mean
+        quad = p.cov.mahalanobis(dx)
+        overflowed = ops.xp.isnan(quad)  # a solve whose entries overflowed: ∞ − ∞ inside
+        if ops.is_traced(quad) or bool(ops.to_numpy(overflowed).any()):
+            quad = ops.when_any(overflowed, lambda: ops.xp.where(
+                overflowed, _rescaled_quadratic(p, dx), quad), quad)
+        value = -0.5 * (p.dim * _LOG_2PI + p.cov.logdet() + quad)
+    return ops.result(value, p.dtype)
+
+
+def _rescaled_quadratic(p: Gaussian, dx: Any) -> Any:
+    """(x−μ)ᵀΣ⁻¹(x−μ) computed for dx scaled by 2⁻ᵉ (2ᵉ ~ max |dx|) and scaled back: no
+    overflow inside the solve; the product overflows to +∞ only if the value itself does."""
+    ops = p.cov.ops
+    xp = ops.xp
+    exponent = xp.frexp(ops.stop_gradient(ops.max_abs(dx, -1)))[1]
+    unit = xp.ldexp(xp.ones_like(dx[..., :1]), -exponent)
+    back = xp.ldexp(xp.ones_like(dx[..., 0]), exponent[..., 0])
+    return (p.cov.mahalanobis(dx * unit) * back) * back
 
 
 @entry_point
 def log_ratio(p: Gaussian, q: Gaussian, x: Any) -> Any:
     """ln p(x)/q(x) = ½ ln|Σ₂|/|Σ₁| + ½ [(x−μ₂)ᵀΣ₂⁻¹(x−μ₂) − (x−μ₁)ᵀΣ₁⁻¹(x−μ₁)]   (eq. 10).
 
-    The 2π terms cancel exactly and are never formed. Both quadratic forms are computed for
-    the deviations scaled by one power of two per point, 2⁻ᵉ with 2ᵉ ~ max |x − μ|, and the
-    difference scaled back — the same numbers in floating point wherever nothing overflows,
-    and no ∞ − ∞ = NaN where a square would (x ~ 1e160): the result is then the difference's
-    own value, or ±∞ only when that overflows too. Shapes as in :func:`log_prob`.
+    The 2π terms cancel exactly and are never formed. Where both quadratic forms overflow
+    (x ~ 1e160: ∞ − ∞), they are recomputed for the deviations scaled by one power of two per
+    point, 2⁻ᵉ with 2ᵉ ~ max |x − μ|, and their difference scaled back: the result is then the
+    difference's own value, or ±∞ only when that overflows too. Shapes as in :func:`log_prob`.
     """
     check_pair(p, q)
     x = _points(x, p, q)
     ops = p.cov.ops
     xp = ops.xp
     with np.errstate(all="ignore"):
-        dq, dp = x - q.mean, x - p.mean
-        largest = ops.stop_gradient(xp.maximum(ops.max_abs(dq, -1), ops.max_abs(dp, -1)))
-        exponent = xp.frexp(largest)[1]
-        unit = xp.ldexp(xp.ones_like(largest), -exponent)
-        scaled = q.cov.mahalanobis(dq * unit) - p.cov.mahalanobis(dp * unit)
-        back = xp.ldexp(xp.ones_like(largest), exponent)[..., 0]
-        quad = (scaled * back) * back
+        # each quadratic form in its own Gaussian's dtype (torch does not promote in solves)
+        dq, dp = ops.cast_like(x - q.mean, q.mean), ops.cast_like(x - p.mean, p.mean)
+        quad = q.cov.mahalanobis(dq) - p.cov.mahalanobis(dp)
+        overflowed = xp.isnan(quad)  # finite inputs: only ∞ − ∞ gives NaN here
+
+        def rescaled() -> Any:
+            largest = ops.stop_gradient(xp.maximum(ops.max_abs(dq, -1), ops.max_abs(dp, -1)))
+            exponent = xp.frexp(largest)[1]
+            unit = xp.ldexp(xp.ones_like(largest), -exponent)
+            scaled = q.cov.mahalanobis(dq * ops.cast_like(unit, dq)) - \
+                p.cov.mahalanobis(dp * ops.cast_like(unit, dp))
+            back = xp.ldexp(xp.ones_like(largest), exponent)[..., 0]
+            return xp.where(overflowed, (scaled * back) * back, quad)
+
+        if ops.is_traced(quad) or bool(ops.to_numpy(overflowed).any()):
+            quad = ops.when_any(overflowed, rescaled, quad)
         value = 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)
     return p.cov.ops.result(value, p.dtype if p.dtype == q.dtype else value.dtype)
 

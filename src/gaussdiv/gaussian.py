@@ -253,9 +253,10 @@ class Gaussian:
             like_dtype = check_dtype(like, "like", backend_of(like))
             ctx = context_of(like)
         cov = DiagonalCovariance("var", ctx.freeze(np.ones(1)), int(d))
-        half = like is not None and like_dtype.kind == "f" and like_dtype.itemsize == 2
-        return cls._from_parts(ctx.freeze(np.zeros(int(d))), cov,
-                               like.dtype if half else ctx.ops.framework_dtype(ctx.dtype))
+        half = like_dtype.kind == "f" and like_dtype.itemsize == 2  # returned as given
+        result = (like.dtype if like is not None else like_dtype) if half else \
+            ctx.ops.framework_dtype(ctx.dtype)
+        return cls._from_parts(ctx.freeze(np.zeros(int(d))), cov, result)
 
     @classmethod
     def lowrank(cls, mean: Any, factor: Any, var: Any) -> Gaussian:

@@ -136,8 +136,8 @@ def _shrunk(x: np.ndarray, estimator: str, scale: Any) -> tuple[np.ndarray, np.n
                           'pip install "gaussdiv[stats]"') from None
     s = x.std(axis=0) if scale is None else np.asarray(scale, dtype=np.float64)
     if s.shape != (x.shape[1],) or not np.all(np.isfinite(s) & (s > 0)):
-        raise ValueError(f"scale=: need {x.shape[1]} finite positive column scales, got "
-                         f"{np.asarray(scale)!r}")
+        raise SampleError(f"scale=: need {x.shape[1]} finite positive column scales, got "
+                          f"{np.asarray(scale)!r}")
     model = (LedoitWolf if estimator == "ledoit_wolf" else OAS)(store_precision=False)
     model.fit(x / s)
     cov = model.covariance_ * s[:, None] * s[None, :]

@@ -55,15 +55,18 @@ def jackknife(plugin: np.ndarray, without: Sequence[np.ndarray], confidence: flo
     plug-in with each of its g groups left out (k, g); ``correct=False`` keeps the plug-in as
     the value (and the interval around it)."""
     value, variance = plugin.astype(np.float64), np.zeros_like(plugin, dtype=np.float64)
-    for leave_out in without:
-        g = leave_out.shape[1]
-        mean = leave_out.mean(axis=1)
-        if correct:
-            value = value - (g - 1) * (mean - plugin)
-        variance = variance + (g - 1) / g * ((leave_out - mean[:, None]) ** 2).sum(axis=1)
-    stderr = np.sqrt(variance)
-    low, high = normal(value, stderr, confidence)
-    return value, low, high, stderr
+    with np.errstate(all="ignore"):  # an infinite divergence is handled below
+        for leave_out in without:
+            g = leave_out.shape[1]
+            mean = leave_out.mean(axis=1)
+            if correct:
+                value = value - (g - 1) * (mean - plugin)
+            variance = variance + (g - 1) / g * ((leave_out - mean[:, None]) ** 2).sum(axis=1)
+        stderr = np.sqrt(variance)
+        low, high = normal(value, stderr, confidence)
+    infinite = np.isinf(plugin)  # e.g. a Rényi order beyond where it exists: +inf, no interval
+    return (np.where(infinite, plugin, value), np.where(infinite, plugin, low),
+            np.where(infinite, plugin, high), np.where(infinite, np.inf, stderr))
 
 
 def normal(value: np.ndarray, stderr: np.ndarray,

@@ -44,7 +44,7 @@ def kl_stderr(ma: np.ndarray, sa: np.ndarray, mb: np.ndarray, sb: np.ndarray, na
         g_a, big_a, g_b, big_b = grads
         var = (_variance(g_a, big_a, sa) / na + _variance(g_b, big_b, sb) / nb
                + c * c * h * h * k / 2)
-        out.append(np.sqrt(var))
+        out.append(np.sqrt(np.maximum(var, 0.0)))  # rounding can push a near-0 sum below 0
     return np.stack(out)
 
 

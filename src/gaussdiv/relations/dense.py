@@ -97,6 +97,11 @@ class DenseRelation(PairRelation):
 
 def full_terms(p: Factored, q: Factored) -> tuple[Any, Any]:
     """tr(Σ₂⁻¹Σ₁) and ln|Σ₂|/|Σ₁| from two full structures' factors."""
+    if p.dtype != q.dtype:  # a float32 with a float64 side: both in float64 (torch's matmul
+        ops = p.ops         # does not promote)
+        wide = p if p.dtype.itemsize > q.dtype.itemsize else q
+        p, q = (s if s is wide else s.map_arrays(lambda a, _: ops.cast_like(a, wide.factor))
+                for s in (p, q))
     p_prec, q_prec = isinstance(p, FullPrecision), isinstance(q, FullPrecision)
     if p_prec == q_prec:
         # Both on one side: tr(B⁻¹A), ln|B|/|A| for (A, B) = (Σ₁, Σ₂) or (Λ₂, Λ₁).
