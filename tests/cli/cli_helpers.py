@@ -5,18 +5,33 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-from click.testing import Result
+from click.testing import CliRunner, Result
 
 from gaussdiv.cli.common import SCHEMA_FILE
 
 SCHEMA = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
+#: Examples the CLI fuzzer ran in this session, by test, and those that hit a known library
+#: issue, by issue (both reported in the terminal summary).
+FUZZ_EXAMPLES: Counter[str] = Counter()
+FUZZ_KNOWN: Counter[str] = Counter()
+
 SPD_P = [[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 1.5]]
 SPD_Q = [[1.0, 0.2, 0.1], [0.2, 2.0, 0.0], [0.1, 0.0, 1.0]]
+
+
+def runner() -> CliRunner:
+    """A CliRunner that keeps stderr apart from stdout."""
+    try:  # click < 8.2 mixes stderr into stdout unless told not to
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
 
 
 def write_csv(path: Path, columns: list[str], rows: Any) -> Path:
@@ -41,6 +56,17 @@ def one_line_error(result: Result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in errors[0], (fragment, errors[0])
     return errors[0]
+
+
+def quietly(invoke: Any, *args: Any, code: int | None = 0) -> Result:
+    """``invoke(*args)``, asserting that it raised no warning (numpy's RuntimeWarnings
+    included: outside pytest they would be printed on stderr)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = invoke(*args, code=code)
+    assert not caught, [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+                        for w in caught]
+    return result
 
 
 def _no_constants(name: str) -> Any:

@@ -8,18 +8,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cli_helpers import SPD_P, SPD_Q, parse_output, write_csv, write_json
-from click.testing import CliRunner, Result
+from cli_helpers import (
+    FUZZ_EXAMPLES,
+    FUZZ_KNOWN,
+    SPD_P,
+    SPD_Q,
+    parse_output,
+    runner,
+    write_csv,
+    write_json,
+)
+from click.testing import Result
 
 from gaussdiv.cli.app import cli
-
-
-def _runner() -> CliRunner:
-    try:  # click < 8.2 mixes stderr into stdout unless told not to
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
-    except TypeError:
-        return CliRunner()
-
 
 Invoke = Callable[..., Result]
 
@@ -28,10 +29,10 @@ Invoke = Callable[..., Result]
 def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     """Run ``gaussdiv ARGS`` in-process, in tmp_path; a Python exception is a test failure."""
     monkeypatch.chdir(tmp_path)
-    runner = _runner()
+    cli_runner = runner()
 
     def run(*args: Any, code: int | None = 0) -> Result:
-        result = runner.invoke(cli, [str(a) for a in args], catch_exceptions=True)
+        result = cli_runner.invoke(cli, [str(a) for a in args], catch_exceptions=True)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         if code is not None:
@@ -76,3 +77,14 @@ def grouped_csv(tmp_path: Path) -> Path:
         for x in rng.standard_normal((80, 2)) * scale + shift:
             rows.append([label, *(repr(float(v)) for v in x)])
     return write_csv(tmp_path / "groups.csv", ["species", "a", "b"], rows)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many examples the CLI fuzzer (test_cli_fuzz.py) ran, per test and in all, and how
+    many hit each known library issue."""
+    if FUZZ_EXAMPLES:
+        each = ", ".join(f"{name} {n}" for name, n in sorted(FUZZ_EXAMPLES.items()))
+        terminalreporter.write_line(f"CLI fuzz: {sum(FUZZ_EXAMPLES.values())} examples ({each})")
+    for issue, n in sorted(FUZZ_KNOWN.items()):
+        terminalreporter.write_line(f"CLI fuzz: {n} examples hit the known library issue in "
+                                    f"{issue}")

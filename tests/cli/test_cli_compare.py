@@ -219,12 +219,14 @@ def test_mixture_option_reports_bounds_around_monte_carlo(invoke, sample_csvs, s
     got = _json(invoke, *sample_csvs, *FAST, "--mixture", "2")["mixture"]
     assert got["components"] == 2 and got["draws"] == 100_000
     a, b = samples
+    pooled = np.concatenate([a, b])  # both standardized alike: KL is the same in any units
+    center, scale = pooled.mean(axis=0), pooled.std(axis=0)
     fa = gaussdiv.GaussianMixture.from_sklearn(
         mixture.GaussianMixture(2, covariance_type="full", reg_covar=1e-6,
-                                random_state=0).fit(a))
+                                random_state=0).fit((a - center) / scale))
     fb = gaussdiv.GaussianMixture.from_sklearn(
         mixture.GaussianMixture(2, covariance_type="full", reg_covar=1e-6,
-                                random_state=0).fit(b))
+                                random_state=0).fit((b - center) / scale))
     lower, upper = gaussdiv.mixture_kl_bounds(fa, fb)
     assert got["kl_ab"]["lower"] == pytest.approx(float(lower), rel=1e-12)
     assert got["kl_ab"]["upper"] == pytest.approx(float(upper), rel=1e-12)

@@ -26,6 +26,7 @@ from gaussdiv.backends import NUMPY
 from gaussdiv.cli import fitting
 from gaussdiv.cli.common import (
     EXIT_GATE,
+    FiniteFloat,
     UserError,
     echo_json,
     envelope,
@@ -33,6 +34,7 @@ from gaussdiv.cli.common import (
     json_option,
     note,
     record,
+    seed_option,
     table,
     terms_dict,
 )
@@ -79,7 +81,7 @@ def shared_columns(a: Table, b: Table, requested: list[str] | None) -> list[str]
 @click.option("--columns", "-c", multiple=True, metavar="NAMES",
               help="Columns to use, comma-separated (repeatable). Default: all columns, "
                    "which must be the same in A and B (matched by name, in any order).")
-@fitting.estimator_option
+@fitting.estimator_option(fitting.AUTO_COMPARE)
 @click.option("--strict", is_flag=True, help="Reject rows with missing values instead of "
                                              "dropping them.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000,
@@ -87,15 +89,14 @@ def shared_columns(a: Table, b: Table, requested: list[str] | None) -> list[str]
                                       "interval from the delta-method standard error).")
 @click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=1000,
               show_default=True, help="Permutations for the p-value (0: no p-value).")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--confidence", type=FiniteFloat(0, 1, min_open=True, max_open=True),
               default=0.95, show_default=True, help="Confidence level of the intervals.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the bootstrap and the permutations.")
+@seed_option("Seed of the bootstrap, the permutations and --mixture.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr while resampling (only on a terminal).")
-@click.option("--fail-above", type=float, default=None, metavar="X",
+@click.option("--fail-above", type=FiniteFloat(), default=None, metavar="X",
               help="Drift gate: exit 1 when the --gate value (bias-corrected) exceeds X.")
-@click.option("--fail-p", type=click.FloatRange(0, 1), default=None, metavar="P",
+@click.option("--fail-p", type=FiniteFloat(0, 1), default=None, metavar="P",
               help="Drift gate: exit 1 when the p-value is below P.")
 @click.option("--gate", type=click.Choice(list(GATES)), default="jeffreys", show_default=True,
               help="Which value --fail-above tests: jeffreys, kl-ab or kl-ba (ab, ba). With "
@@ -165,6 +166,8 @@ def compare_command(ctx: click.Context, a_file: Path, b_file: Path, columns: tup
                                   permutations=n_perm, seed=seed, progress=bar.update)
     except gaussdiv.SampleError as exc:
         raise fitting.user_error(exc) from None
+    except gaussdiv.GaussianError as exc:  # e.g. a fitted covariance numerically singular
+        raise UserError(f"{a_file} vs {b_file}: {exc}") from None
     finally:
         bar.close()
     records = _kl_records(result) if kl_only else \

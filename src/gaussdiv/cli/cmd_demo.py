@@ -19,12 +19,20 @@ import numpy as np
 from gaussdiv.cli import fitting
 from gaussdiv.cli.cmd_derive import steps_records, steps_table
 from gaussdiv.cli.cmd_pairwise import divergence_matrix, matrix_csv, matrix_records, matrix_table
-from gaussdiv.cli.common import UserError, echo_json, envelope, json_option, write_text
+from gaussdiv.cli.common import (
+    UserError,
+    echo_json,
+    envelope,
+    json_option,
+    seed_option,
+    write_files,
+)
 from gaussdiv.cli.divergences import parse_divergence
 from gaussdiv.cli.plot import heatmap
-from gaussdiv.cli.walkthrough import Z_LIMIT, derive
+from gaussdiv.cli.walkthrough import MAX_VALUES, Z_LIMIT, check_draws, derive
 
 MARKER = ".gaussdiv-demo"
+MARKER_TEXT = "Output folder of `gaussdiv demo`; it replaces its own files here when run again.\n"
 DATASETS = ("wine", "digits")
 
 
@@ -37,19 +45,31 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return bunch.data, np.array([names[t] for t in bunch.target]), list(bunch.feature_names)
 
 
-def prepare_folder(out: Path, force: bool) -> None:
-    """Create the demo's folder; refuse a non-empty folder it does not own unless ``force``."""
+def check_folder(out: Path, force: bool) -> None:
+    """Refuse an --out that is not a folder, or a non-empty folder the demo does not own
+    (unless ``force``)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder; choose another --out")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists() and not force:
         raise UserError(f"{out}: folder has other files and was not made by gaussdiv demo; "
                         "choose another --out or pass --force")
+
+
+def write_folder(out: Path, files: dict[Path, str | bytes]) -> None:
+    """Create the demo's folder and write its marker and ``files`` into it, all or none (see
+    :func:`~gaussdiv.cli.common.write_files`); a folder made here is removed again when the
+    files cannot be written."""
+    made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / MARKER).write_text("Output folder of `gaussdiv demo`; it replaces its own files "
-                                  "here when run again.\n", encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    try:
+        write_files({out / MARKER: MARKER_TEXT, **files})
+    except UserError:
+        if made:
+            out.rmdir()
+        raise
 
 
 def data_csv(x: np.ndarray, labels: np.ndarray, features: list[str]) -> str:
@@ -68,10 +88,11 @@ def data_csv(x: np.ndarray, labels: np.ndarray, features: list[str]) -> str:
                                       "them).")
 @click.option("--dataset", type=click.Choice(DATASETS), default="wine", show_default=True,
               help="Data set bundled with scikit-learn.")
-@fitting.estimator_option
+@fitting.estimator_option()
 @click.option("--samples", "-n", type=click.IntRange(min=2), default=100_000, show_default=True,
-              help="Monte Carlo draws for the derivation check.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+              help=f"Monte Carlo draws for the derivation check (at most "
+                   f"{MAX_VALUES:.0e} / (d + 1)).")
+@seed_option("Sampling seed.")
 @click.option("--force", is_flag=True,
               help="Write into an --out folder that has other files in it.")
 @json_option
@@ -82,8 +103,9 @@ def demo_command(out: Path, dataset: str, estimator: str, samples: int, seed: in
     closest classes. Finishes in seconds."""
     start = time.perf_counter()
     say = (lambda text: None) if as_json else click.echo
-    prepare_folder(out, force)
+    check_folder(out, force)
     x, labels, features = load_dataset(dataset)
+    check_draws(samples, x.shape[1])
     fits = fitting.fit_groups(x, labels, estimator, dataset, features)
     groups = list(fits)
     used = next(iter(fits.values())).estimator
@@ -95,13 +117,6 @@ def demo_command(out: Path, dataset: str, estimator: str, samples: int, seed: in
     matrix = divergence_matrix([f.gaussian for f in fits.values()], kl)
     say(matrix_table(matrix, groups, kl))
 
-    files = {"data": out / f"{dataset}.csv", "matrix": out / "kl_matrix.csv",
-             "heatmap": out / "heatmap.png"}
-    write_text(files["data"], data_csv(x, labels, features))
-    write_text(files["matrix"], matrix_csv(matrix, groups))
-    heatmap(matrix, groups, files["heatmap"], f"KL(P‖Q) between the classes of {dataset}",
-            "KL divergence (nats)", row_label="P (class)", col_label="Q (class)")
-
     jeffreys = matrix + matrix.T
     np.fill_diagonal(jeffreys, np.inf)
     i, j = np.unravel_index(np.argmin(jeffreys), jeffreys.shape)
@@ -110,6 +125,15 @@ def demo_command(out: Path, dataset: str, estimator: str, samples: int, seed: in
         f"H_p(q), H_p(p) and KL = H_p(q) − H_p(p)\nbeside Monte Carlo means over "
         f"{samples} draws X ∼ P (seed {seed})\n")
     steps = derive(fits[groups[i]].gaussian, fits[groups[j]].gaussian, samples, seed)
+
+    files = {"data": out / f"{dataset}.csv", "matrix": out / "kl_matrix.csv",
+             "heatmap": out / "heatmap.png"}
+    write_folder(out, {
+        files["data"]: data_csv(x, labels, features),
+        files["matrix"]: matrix_csv(matrix, groups),
+        files["heatmap"]: heatmap(matrix, groups, f"KL(P‖Q) between the classes of {dataset}",
+                                  "KL divergence (nats)", row_label="P (class)",
+                                  col_label="Q (class)")})
     if as_json:
         inputs = {"dataset": dataset, "rows": len(x), "features": features,
                   "estimator": used, "samples": samples, "seed": seed, "out": out,

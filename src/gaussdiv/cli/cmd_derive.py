@@ -12,15 +12,24 @@ from gaussdiv import Gaussian
 from gaussdiv.cli.common import (
     EXIT_GATE,
     UserError,
+    argument_names,
     echo_json,
     envelope,
     json_option,
     note,
     record,
+    seed_option,
     table,
 )
-from gaussdiv.cli.gaussian_io import gaussian_payload, load_gaussian
-from gaussdiv.cli.walkthrough import Z_LIMIT, Step, builtin_pair, derive
+from gaussdiv.cli.gaussian_io import dense_covariance, gaussian_payload, load_gaussian
+from gaussdiv.cli.walkthrough import (
+    MAX_VALUES,
+    Z_LIMIT,
+    Step,
+    builtin_pair,
+    check_draws,
+    derive,
+)
 
 SHOW_PARAMETERS_UP_TO = 6
 
@@ -71,7 +80,7 @@ def pair_text(p: Gaussian, q: Gaussian) -> str:
     with np.printoptions(precision=4, suppress=True, linewidth=100):
         parts = []
         for name, g, k in (("P", p, "₁"), ("Q", q, "₂")):
-            rows = str(np.asarray(g.covariance_matrix)).replace("\n", "\n" + " " * 8)
+            rows = str(dense_covariance(g)).replace("\n", "\n" + " " * 8)
             parts.append(f"{name}: μ{k} = {np.asarray(g.mean)}\n   Σ{k} = {rows}")
     return "\n".join(parts)
 
@@ -80,8 +89,8 @@ def pair_text(p: Gaussian, q: Gaussian) -> str:
 @click.argument("p_file", metavar="[P Q]", required=False, type=click.Path(path_type=Path))
 @click.argument("q_file", metavar="", required=False, type=click.Path(path_type=Path))
 @click.option("--samples", "-n", type=click.IntRange(min=2), default=200_000, show_default=True,
-              help="Monte Carlo draws from P.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+              help=f"Monte Carlo draws from P (at most {MAX_VALUES:.0e} / (d + 1)).")
+@seed_option("Sampling seed.")
 @json_option
 @click.pass_context
 def derive_command(ctx: click.Context, p_file: Path | None, q_file: Path | None, samples: int,
@@ -108,7 +117,9 @@ def derive_command(ctx: click.Context, p_file: Path | None, q_file: Path | None,
                 raise UserError(f"{path}: holds a batch of Gaussians; derive takes one pair")
         if p.dim != q.dim:
             raise UserError(f"{q_file}: has dimension d={q.dim} but {p_file} has d={p.dim}")
-    steps = derive(p, q, samples, seed)
+    check_draws(samples, p.dim)
+    with argument_names(p=str(p_file or "P"), q=str(q_file or "Q")):
+        steps = derive(p, q, samples, seed)
     if as_json:
         inputs = {"source": source, "p": gaussian_payload(p), "q": gaussian_payload(q),
                   "samples": samples, "seed": seed, "z_limit": Z_LIMIT}

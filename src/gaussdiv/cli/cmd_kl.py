@@ -10,6 +10,7 @@ import click
 import gaussdiv
 from gaussdiv.cli.common import (
     UserError,
+    argument_names,
     echo_json,
     envelope,
     json_option,
@@ -61,7 +62,7 @@ def kl_command(p_file: Path, q_file: Path, divergence: Divergence, as_json: bool
     files = {"p": {"path": p_file, "constructor": p_how, "dim": p.dim},
              "q": {"path": q_file, "constructor": q_how, "dim": q.dim}}
     if divergence.kind != "kl":
-        values = divergence.both_ways(p, q, "P", "Q")
+        values = divergence.both_ways(p, q, "P", "Q", (str(p_file), str(q_file)))
         if as_json:
             inputs = {**files, "divergence": divergence.spec,
                       "definition": divergence.describe()}
@@ -73,7 +74,10 @@ def kl_command(p_file: Path, q_file: Path, divergence: Divergence, as_json: bool
         click.echo(table([[label, value] for _, label, value in values],
                          header=["divergence", "value"], digits=10))
         return
-    pq, qp = gaussdiv.kl_terms(p, q), gaussdiv.kl_terms(q, p)
+    with argument_names(p=str(p_file), q=str(q_file)):
+        pq = gaussdiv.kl_terms(p, q)
+    with argument_names(p=str(q_file), q=str(p_file)):
+        qp = gaussdiv.kl_terms(q, p)
     jeffreys = pq.kl + qp.kl
     if as_json:
         inputs = {**files, "divergence": "kl", "definition": "KL(P‖Q) and KL(Q‖P)"}

@@ -23,7 +23,7 @@ from gaussdiv.cli.common import (
     note,
     record,
     table,
-    write_text,
+    write_files,
 )
 from gaussdiv.cli.divergences import Divergence, divergence_option
 from gaussdiv.cli.plot import heatmap
@@ -111,7 +111,7 @@ def note_shrinkage(fits: dict[str, fitting.Fit], estimator: str, dim: int) -> No
 @click.option("--by", required=True, metavar="COLUMN", help="Column whose values name the groups.")
 @click.option("--columns", "-c", multiple=True, metavar="NAMES",
               help="Columns to fit, comma-separated (repeatable). Default: all but --by.")
-@fitting.estimator_option
+@fitting.estimator_option()
 @click.option("--strict", is_flag=True, help="Reject rows with missing values instead of "
                                              "dropping them.")
 @divergence_option("Divergence of each entry (row P, column Q): KL(P‖Q) by default; the "
@@ -172,15 +172,16 @@ def pairwise_command(file: Path, by: str, columns: tuple[str, ...], estimator: s
             click.echo(nearest_table(groups, index, value, divergence))
         return
     matrix = divergence_matrix([f.gaussian for f in fits.values()], divergence)
+    files: dict[Path, str | bytes] = {}
     if output is not None:
-        text = (matrix_csv(matrix, groups) if output.suffix.lower() == ".csv" else
-                json_text(matrix_payload(inputs, matrix, groups, divergence)))
-        write_text(output, text)
-        note(f"wrote {output}")
+        files[output] = (matrix_csv(matrix, groups) if output.suffix.lower() == ".csv" else
+                         json_text(matrix_payload(inputs, matrix, groups, divergence)))
     if heatmap_path is not None:
-        heatmap(matrix, groups, heatmap_path, f"{divergence.describe()} between groups of "
-                f"{file.name} by '{by}'", divergence.value_label())
-        note(f"wrote {heatmap_path}")
+        files[heatmap_path] = heatmap(matrix, groups, f"{divergence.describe()} between groups "
+                                      f"of {file.name} by '{by}'", divergence.value_label())
+    write_files(files)
+    for path in files:
+        note(f"wrote {path}")
     if as_json:
         echo_json(matrix_payload(inputs, matrix, groups, divergence))
     else:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
+
+from gaussdiv import GaussianError
 
 #: Exit status when a check fails: the drift gate (``--fail-above``) or a derive identity.
 EXIT_GATE = 1
@@ -31,6 +36,20 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER
 
 
+@contextmanager
+def argument_names(**names: str) -> Iterator[None]:
+    """Inside, a :class:`gaussdiv.GaussianError` that names the library's arguments (its
+    divergences call the Gaussians p and q) is raised again, of the same type, with each name
+    replaced by ``names[name]``: ``argument_names(p="q.json", q="p.json")`` around
+    ``kl(q, p)`` makes "p's covariance is ..." read "q.json's covariance is ...". A name is
+    replaced where it stands alone, not inside a word, a file name or "p-value"."""
+    try:
+        yield
+    except GaussianError as exc:
+        alone = re.compile(rf"(?<![\w./-])({'|'.join(map(re.escape, names))})(?![\w-])")
+        raise type(exc)(alone.sub(lambda m: names[m.group(1)], str(exc))) from exc
+
+
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--json`` flag shared by the subcommands: machine-readable output on stdout."""
     return click.option("--json", "as_json", is_flag=True,
@@ -41,6 +60,37 @@ def force_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--force`` flag: allow replacing existing output files."""
     return click.option("--force", is_flag=True,
                         help="Replace output files that already exist.")(func)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that must be finite: click's ``float`` and ``FloatRange`` let ``nan`` (and,
+    without bounds, ``inf``) through, and a gate at NaN would never fire."""
+
+    name = "finite float"
+
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:
+            return "finite"
+        return super()._describe_range()
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return float(number)
+
+
+#: The largest ``--seed``: seeds are 0 ≤ seed < 2³², the range of every generator the commands
+#: seed (NumPy's ``default_rng`` takes no negative seed, scikit-learn's ``random_state`` nothing
+#: from 2³² on), so one seed means the same draws in every command.
+SEED_MAX = 2**32 - 1
+
+
+def seed_option(help_text: str) -> Callable[[Any], Any]:
+    """The ``--seed`` option (default 0) of the commands that draw random numbers."""
+    return click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
+                        help=help_text)
 
 
 #: The ``schema`` field of every command's JSON output (see :data:`SCHEMA_FILE`).
@@ -159,12 +209,27 @@ def check_writable(path: Path, force: bool) -> None:
         raise UserError(f"{path}: folder {path.parent} does not exist")
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``, turning OS errors into one-line user errors."""
+def write_files(files: dict[Path, str | bytes]) -> None:
+    """Write every file (text as UTF-8) or none: each is written beside its target under a
+    temporary name, and renamed into place only once all are written, so a failed command
+    leaves no partial output (and keeps the files it would have replaced). OS errors become
+    one-line user errors."""
+    staged: list[tuple[Path, Path]] = []
     try:
-        path.write_text(text, encoding="utf-8")
+        for path, content in files.items():
+            temporary = path.with_name(f".{path.name}.partial")
+            staged.append((temporary, path))
+            if isinstance(content, str):
+                temporary.write_text(content, encoding="utf-8")
+            else:
+                temporary.write_bytes(content)
+        for temporary, path in staged:
+            os.replace(temporary, path)
     except OSError as exc:
         raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
 
 
 def terms_dict(terms: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import click
 import numpy as np
 
 import gaussdiv
-from gaussdiv.cli.common import UserError
+from gaussdiv.cli.common import UserError, argument_names
 
 #: What ``--divergence`` accepts, for help texts and error messages.
 ALLOWED = "kl, jeffreys, renyi:ALPHA (ALPHA > 0, e.g. renyi:0.5), bhattacharyya, hellinger, " \
@@ -96,18 +96,24 @@ class Divergence:
         """An axis or colour-bar label: the title with its unit."""
         return f"{self.title} ({self.unit})" if self.unit else self.title
 
-    def both_ways(self, p: gaussdiv.Gaussian, q: gaussdiv.Gaussian, first: str,
-                  second: str) -> list[tuple[str, str, float]]:
+    def both_ways(self, p: gaussdiv.Gaussian, q: gaussdiv.Gaussian, first: str, second: str,
+                  sources: tuple[str, str] = ("p", "q")) -> list[tuple[str, str, float]]:
         """(JSON key, label, value) for D(P‖Q) and D(Q‖P), or once for a symmetric one.
 
         Keys are ``<kind>_<first><second>`` (lower case; e.g. ``renyi_pq``) and the reverse,
-        or ``<kind>`` alone when symmetric.
+        or ``<kind>`` alone when symmetric. A library error names P and Q by ``sources``
+        (their files), whichever way round the call was.
         """
+        def value(a: gaussdiv.Gaussian, b: gaussdiv.Gaussian, names: tuple[str, str]) -> float:
+            with argument_names(p=names[0], q=names[1]):
+                return self(a, b)
+
+        forward = value(p, q, sources)
         if self.symmetric:
-            return [(self.kind, self.label(first, second), self(p, q))]
+            return [(self.kind, self.label(first, second), forward)]
         a, b = first.lower(), second.lower()
-        return [(f"{self.kind}_{a}{b}", self.label(first, second), self(p, q)),
-                (f"{self.kind}_{b}{a}", self.label(second, first), self(q, p))]
+        return [(f"{self.kind}_{a}{b}", self.label(first, second), forward),
+                (f"{self.kind}_{b}{a}", self.label(second, first), value(q, p, sources[::-1]))]
 
 
 def _library(name: str, spec: str) -> Callable[..., Any]:

@@ -10,9 +10,11 @@ file               holds
 ``-``              the same, on standard input (TSV when the first line has tabs, no commas)
 =================  ===========================================================================
 
-Every value must be a finite number (a missing or non-numeric cell is an error naming its file,
-column and line); the array is returned as float64. Every problem is a one-line
-:class:`~gaussdiv.cli.common.UserError` naming the file.
+Every value must be a finite, real number (a missing or non-numeric cell is an error naming its
+file, column and line; so is a complex array) of magnitude at most
+:data:`~gaussdiv.cli.samples.MAX_MAGNITUDE` (see :func:`~gaussdiv.cli.samples.check_range`); the
+array is returned as float64. Every problem is a one-line :class:`~gaussdiv.cli.common.UserError`
+naming the file.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from gaussdiv.cli.common import UserError
-from gaussdiv.cli.samples import STDIN, numeric_matrix, read_delimited, read_stdin
+from gaussdiv.cli.samples import (
+    STDIN,
+    check_range,
+    check_real,
+    numeric_matrix,
+    read_delimited,
+    read_stdin,
+)
 
 SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
 #: The array of a .npz file holding several.
@@ -93,8 +102,7 @@ def _read_npz(path: Path) -> np.ndarray:
 
 def _checked(path: Path, array: np.ndarray) -> np.ndarray:
     """A loaded array as (n, d) float64, or a user error saying what is wrong with it."""
-    if array.dtype.kind not in "fiu":
-        raise UserError(f"{path}: array has dtype {array.dtype}; expected numbers")
+    check_real(path, array.dtype)
     if array.ndim != 2:
         raise UserError(f"{path}: expected a 2-D array (n rows × d features), got shape "
                         f"{array.shape}")
@@ -102,4 +110,7 @@ def _checked(path: Path, array: np.ndarray) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
     if bad.size:
         raise UserError(f"{path}: row {bad[0] + 1} has a non-finite value (NaN or infinity)")
+    rows = np.arange(1, x.shape[0] + 1)
+    for j in range(x.shape[1]):
+        check_range(path, f"column '{j}'", x[:, j], rows, "row")
     return x

@@ -17,26 +17,34 @@ from typing import Any
 import click
 import numpy as np
 
-from gaussdiv import Gaussian, SampleError
+from gaussdiv import Gaussian, GaussianError, SampleError
 from gaussdiv.backends import NUMPY
 from gaussdiv.cli.common import UserError
+from gaussdiv.cli.samples import is_number
 from gaussdiv.inference.estimators import AUTO_ROWS_PER_DIM, fit_samples, resolve
 from gaussdiv.inference.samples import Samples
 
 ESTIMATORS = ("auto", "mle", "unbiased", "ledoit-wolf", "oas")
-__all__ = ["AUTO_ROWS_PER_DIM", "ESTIMATORS", "Fit", "estimator_option", "fit_groups",
+__all__ = ["AUTO_COMPARE", "AUTO_FIT", "AUTO_ROWS_PER_DIM", "ESTIMATORS", "Fit",
+           "estimator_option", "fit_groups",
            "resolve", "user_error"]
 
 
-def estimator_option(func: Any) -> Any:
-    """The ``--estimator`` choice shared by compare, pairwise and demo."""
+#: What ``auto`` means in pairwise and demo (gaussdiv.fit's rule).
+AUTO_FIT = f"auto = mle when the smallest data set has n ≥ {AUTO_ROWS_PER_DIM}·d rows, else oas."
+#: What ``auto`` means in compare (gaussdiv.compare's rule: where the exact bias correction
+#: exists, maximum likelihood is the better choice).
+AUTO_COMPARE = "auto = mle when both data sets have more than d + 2 rows, else oas."
+
+
+def estimator_option(auto: str = AUTO_FIT) -> Any:
+    """The ``--estimator`` choice shared by compare, pairwise and demo; ``auto`` says what
+    ``auto`` stands for in the command."""
     return click.option(
         "--estimator", type=click.Choice(ESTIMATORS), default="auto", show_default=True,
-        help=f"Covariance estimator, the same for every data set: maximum likelihood, "
-             f"unbiased (n − 1), or Ledoit-Wolf / OAS shrinkage (scikit-learn, in units of the "
-             f"pooled standard deviations). auto = mle when the smallest data set has "
-             f"n ≥ {AUTO_ROWS_PER_DIM}·d rows, else oas."
-    )(func)
+        help="Covariance estimator, the same for every data set: maximum likelihood, "
+             "unbiased (n − 1), or Ledoit-Wolf / OAS shrinkage (scikit-learn, in units of the "
+             f"pooled standard deviations). {auto}")
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,10 @@ def user_error(exc: SampleError) -> UserError:
 
 
 def group_order(labels: np.ndarray) -> list[str]:
-    """Distinct group labels, numerically sorted when they are all numbers, else as text."""
+    """Distinct group labels, numerically sorted when they are all numbers (as a data file
+    writes them: :func:`~gaussdiv.cli.samples.is_number`), else as text."""
     distinct = list(dict.fromkeys(labels.tolist()))
-    try:
-        return sorted(distinct, key=float)
-    except ValueError:
-        return sorted(distinct)
+    return sorted(distinct, key=float) if all(map(is_number, distinct)) else sorted(distinct)
 
 
 def fit_groups(x: np.ndarray, labels: np.ndarray, estimator: str, what: str,
@@ -83,5 +89,7 @@ def fit_groups(x: np.ndarray, labels: np.ndarray, estimator: str, what: str,
             gaussian = fit_samples(samples, estimator=used, scale=scale)
         except SampleError as exc:
             raise user_error(exc) from None
+        except GaussianError as exc:  # e.g. the fitted covariance numerically singular
+            raise UserError(f"{samples.what}: {exc}") from None
         out[g] = Fit(gaussian, used, len(r))
     return out

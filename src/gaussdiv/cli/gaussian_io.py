@@ -24,6 +24,7 @@ holds the same names as arrays. In one dimension scalars do: ``{"mean": 0, "var"
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 
 from gaussdiv import Gaussian, GaussianError
 from gaussdiv.cli.common import UserError
+from gaussdiv.cli.samples import check_real
 
 Builder = Callable[[dict[str, Any]], Gaussian]
 
@@ -76,7 +78,8 @@ def _layout_names() -> str:
 
 
 def read_arrays(path: Path) -> dict[str, Any]:
-    """The named arrays in a JSON or .npz Gaussian file, as float64 NumPy arrays."""
+    """The named arrays in a JSON or .npz Gaussian file, as float64 NumPy arrays: JSON numbers
+    (or nested lists of them) that float64 can hold, or real .npz arrays."""
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
@@ -85,7 +88,7 @@ def read_arrays(path: Path) -> dict[str, Any]:
     try:
         if suffix == ".json":
             with path.open(encoding="utf-8") as f:
-                raw = json.load(f)
+                raw = json.load(f, parse_int=_json_number, parse_float=_json_number)
             if not isinstance(raw, dict):
                 raise UserError(f"{path}: expected a JSON object with 'mean' and a covariance")
         elif suffix == ".npz":
@@ -101,15 +104,58 @@ def read_arrays(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # the JSON parser's own limit, near 1000 levels
+        raise UserError(f"{path}: not valid JSON for a Gaussian (nested too deeply)") from None
+    except OverflowError as exc:  # from _json_number
+        raise UserError(f"{path}: the number {_shortened(exc.args[0])} is beyond the range of "
+                        f"float64 (±{np.finfo(np.float64).max:.3g})") from None
     except ValueError as exc:  # a corrupt .npz, or one holding pickled objects
         raise UserError(f"{path}: not a readable .npz file ({exc})") from None
-    arrays = {}
-    for key, value in raw.items():
-        try:
-            arrays[key] = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise UserError(f"{path}: '{key}' is not a numeric array") from None
-    return arrays
+    return {key: _float_array(path, key, value) for key, value in raw.items()}
+
+
+def _json_number(text: str) -> float:
+    """A JSON number as a float; OverflowError(text) when float64 cannot hold it (a 400-digit
+    integer, 1e400): such a number would otherwise become infinity, or fail to convert."""
+    value = float(text)
+    if math.isinf(value):
+        raise OverflowError(text)
+    return value
+
+
+def _shortened(text: str, keep: int = 12) -> str:
+    return text if len(text) <= 2 * keep else f"{text[:keep]}...{text[-keep:]} " \
+                                              f"({len(text)} characters)"
+
+
+#: The deepest nesting of lists a JSON array may have (NumPy arrays have at most 64 axes; a
+#: Gaussian's have two, and its batch axes).
+MAX_NESTING = 32
+
+
+def _numbers_only(value: Any, depth: int = 0) -> bool:
+    """Whether a value read from JSON is a number or lists of numbers nested at most
+    :data:`MAX_NESTING` deep (no strings, booleans, nulls or objects, which NumPy would
+    otherwise convert or reject obscurely)."""
+    if isinstance(value, list):
+        return depth < MAX_NESTING and all(_numbers_only(v, depth + 1) for v in value)
+    return isinstance(value, float)  # _json_number makes every JSON number a float
+
+
+def _float_array(path: Path, key: str, value: Any) -> np.ndarray:
+    """One array of a Gaussian file as float64; a user error naming the key when it is not
+    a rectangular array of real numbers."""
+    if isinstance(value, np.ndarray):  # from a .npz
+        check_real(path, value.dtype, f"'{key}'")
+        return value.astype(np.float64)
+    if not _numbers_only(value):
+        raise UserError(f"{path}: '{key}' is not a numeric array (numbers, or lists of them "
+                        f"nested at most {MAX_NESTING} deep)")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except ValueError:  # nested lists of different lengths
+        raise UserError(f"{path}: '{key}' is not a rectangular array (its rows have different "
+                        "lengths)") from None
 
 
 def load_gaussian(path: Path) -> tuple[Gaussian, str]:
@@ -145,6 +191,14 @@ def _one_dimensional(arrays: dict[str, Any]) -> dict[str, Any]:
             for k, v in arrays.items()}
 
 
+def dense_covariance(g: Gaussian) -> np.ndarray:
+    """The covariance as a dense matrix, to show: a variance beyond float64's range (from a
+    ``logvar`` of 1500) shows as inf, without floating-point warnings that would only repeat
+    it."""
+    with np.errstate(all="ignore"):
+        return np.asarray(g.covariance_matrix)
+
+
 def gaussian_payload(g: Gaussian) -> dict[str, Any]:
     """A Gaussian as the JSON layout ``{"mean": ..., "cov": ...}`` (dense covariance)."""
-    return {"mean": np.asarray(g.mean), "cov": np.asarray(g.covariance_matrix)}
+    return {"mean": np.asarray(g.mean), "cov": dense_covariance(g)}

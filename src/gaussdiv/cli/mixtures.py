@@ -4,13 +4,14 @@ Carlo estimate with its standard error, and the variational approximation."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
 import numpy as np
 
 import gaussdiv
-from gaussdiv.cli.common import UserError, fmt, table
+from gaussdiv.cli.common import UserError, fmt, note, table
 
 #: Draws of the Monte Carlo estimate per direction.
 MIXTURE_DRAWS = 100_000
@@ -27,23 +28,51 @@ def mixture_option(function: Any) -> Any:
 
 def fit_mixture(x: np.ndarray, components: int, seed: int, source: str
                 ) -> gaussdiv.GaussianMixture:
-    """The K-component mixture scikit-learn fits to the rows of x."""
+    """The K-component mixture scikit-learn fits to the rows of x; its ConvergenceWarnings (a
+    fit that did not converge, fewer distinct points than components) become notes."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     if len(x) < 2 * components:
         raise UserError(f"{source}: {len(x)} rows are too few for a {components}-component "
                         "mixture (need at least 2 per component)")
     model = GaussianMixture(components, covariance_type="full", reg_covar=1e-6,
-                            random_state=seed).fit(x)
-    return gaussdiv.GaussianMixture.from_sklearn(model)
+                            random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            model.fit(x)
+        except ValueError as exc:  # scikit-learn: a component collapsed onto too few points
+            raise UserError(f"{source}: the {components}-component mixture cannot be fitted "
+                            f"({str(exc).split('.')[0].strip()}); try a smaller --mixture"
+                            ) from None
+    said = set()
+    for w in caught:  # scikit-learn's doubts about the fit, as notes; other warnings as raised
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif (message := " ".join(str(w.message).split())) not in said:
+            said.add(message)
+            note(f"{source}: {components}-component mixture: {message}")
+    try:
+        return gaussdiv.GaussianMixture.from_sklearn(model)
+    except gaussdiv.GaussianError as exc:  # a fitted component numerically singular
+        raise UserError(f"{source}: {components}-component mixture: {exc}") from None
 
 
 def mixture_report(xa: np.ndarray, xb: np.ndarray, components: int, seed: int,
                    sources: tuple[str, str]) -> dict[str, Any]:
     """{"components": K, "kl_ab": {...}, "kl_ba": {...}}, each direction with lower, mc,
-    mc_stderr, upper and variational."""
-    fa = fit_mixture(xa, components, seed, sources[0])
-    fb = fit_mixture(xb, components, seed, sources[1])
+    mc_stderr, upper and variational.
+
+    Both data sets are first standardized by their pooled mean and standard deviation: one
+    affine map for both, under which KL does not change, so scikit-learn's ``reg_covar``
+    (1e-6) is relative to each column's spread, and data at any scale fit alike (at 1e100
+    the mixtures' variances would otherwise overflow the Monte Carlo's squares)."""
+    pooled = np.concatenate([xa, xb])
+    center, scale = pooled.mean(axis=0), pooled.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    fa = fit_mixture((xa - center) / scale, components, seed, sources[0])
+    fb = fit_mixture((xb - center) / scale, components, seed, sources[1])
     out: dict[str, Any] = {"components": components, "draws": MIXTURE_DRAWS, "seed": seed}
     for key, f, g in (("kl_ab", fa, fb), ("kl_ba", fb, fa)):
         lower, upper = gaussdiv.mixture_kl_bounds(f, g)

@@ -1,17 +1,16 @@
 """The pairwise-divergence heatmap, drawn with matplotlib's Agg canvas (no display needed).
 
 The figure is built with ``matplotlib.figure.Figure`` rather than pyplot, so no global state
-or GUI backend is touched, and saved at a fixed size: :data:`WIDTH` × :data:`HEIGHT` pixels.
+or GUI backend is touched, and rendered at a fixed size: :data:`WIDTH` × :data:`HEIGHT` pixels,
+as PNG bytes that the command writes with its other files.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
-
-from gaussdiv.cli.common import UserError
 
 DPI = 100
 WIDTH, HEIGHT = 800, 700
@@ -19,9 +18,9 @@ WIDTH, HEIGHT = 800, 700
 ANNOTATE_MAX = 12
 
 
-def heatmap(matrix: np.ndarray, names: Sequence[str], path: Path, title: str,
-            value_label: str, row_label: str = "P", col_label: str = "Q") -> None:
-    """Write an N×N heatmap of ``matrix`` (row i = P, column j = Q) to ``path`` as PNG."""
+def heatmap(matrix: np.ndarray, names: Sequence[str], title: str, value_label: str,
+            row_label: str = "P", col_label: str = "Q") -> bytes:
+    """An N×N heatmap of ``matrix`` (row i = P, column j = Q) as PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -48,7 +47,6 @@ def heatmap(matrix: np.ndarray, names: Sequence[str], path: Path, title: str,
                 f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}")
             ax.text(j, i, text, ha="center", va="center", fontsize=8 if len(names) > 6 else 10,
                     color="black" if not value <= 0.6 * top else "white")
-    try:
-        fig.savefig(path, format="png", dpi=DPI)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=DPI)
+    return out.getvalue()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,19 @@ from gaussdiv.cli.common import UserError, note
 #: Cells read as a missing value (case-insensitive, surrounding blanks ignored).
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none"})
 SUFFIXES = (".csv", ".tsv", ".npy", ".parquet", ".pq")
+#: A number in a text cell: ASCII decimal or scientific notation, or an inf/nan spelling.
+#: Python's float() takes more (``1_000``, digits of other scripts such as ``١٢٣``), which a
+#: data file does not mean as a number.
+NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                    r"|inf|infinity|nan)", re.IGNORECASE)
+#: Blanks around a number in a cell (ASCII only, like the digits).
+BLANKS = " \t\r\n\f\v"
+#: The largest magnitude of a value: the squares and products a covariance sums (at most
+#: 1e150² = 1e300 each, over up to 10⁸ rows) stay below float64's largest number, 1.8e308.
+MAX_MAGNITUDE = 1e150
+#: The smallest spread (largest − smallest value) of a column that is not constant: its
+#: variance (about spread²/n) stays well above float64's smallest normal number, 2.2e-308.
+MIN_SPREAD = 1e-150
 #: The path that stands for standard input.
 STDIN = Path("-")
 
@@ -142,13 +156,13 @@ def _read_delimited_stream(f: Any, path: Path, delimiter: str, header: bool | No
     return Table(path, names, data, np.array(lines, dtype=np.int64), "line")
 
 
+def is_number(cell: str) -> bool:
+    """Whether a text cell is a number (:data:`NUMBER`, surrounded by ASCII blanks or none)."""
+    return NUMBER.fullmatch(cell.strip(BLANKS)) is not None
+
+
 def _all_numbers(cells: Sequence[str]) -> bool:
-    try:
-        for cell in cells:
-            float(cell)
-    except ValueError:
-        return False
-    return True
+    return all(is_number(cell) for cell in cells)
 
 
 def _check_header(path: Path, header: Sequence[str]) -> None:
@@ -174,11 +188,19 @@ def _read_npy(path: Path) -> Table:
         array = array[:, None]
     if array.ndim != 2:
         raise UserError(f"{path}: expected a 2-D array (rows × columns), got shape {array.shape}")
-    if array.dtype.kind not in "fiu":
-        raise UserError(f"{path}: array has dtype {array.dtype}; expected numbers")
+    check_real(path, array.dtype)
     columns = [str(j) for j in range(array.shape[1])]
     data = {name: array[:, j] for j, name in enumerate(columns)}
     return Table(path, columns, data, np.arange(1, array.shape[0] + 1), "row")
+
+
+def check_real(path: Path, dtype: np.dtype, what: str = "array") -> None:
+    """Refuse an array of anything but real numbers (integers or floats): complex values
+    would lose their imaginary part when read as float64."""
+    if dtype.kind == "c":
+        raise UserError(f"{path}: {what} holds complex numbers ({dtype}); expected real numbers")
+    if dtype.kind not in "fiu":
+        raise UserError(f"{path}: {what} has dtype {dtype}; expected numbers")
 
 
 def _read_parquet(path: Path) -> Table:
@@ -199,8 +221,9 @@ def _read_parquet(path: Path) -> Table:
     for name, column in zip(columns, frame.columns, strict=True):
         series = frame[column]
         numeric = series.dtype.kind in "fiub"
-        data[name] = (series.to_numpy(dtype=np.float64, na_value=np.nan) if numeric
-                      else series.astype(object).where(series.notna(), "").astype(str).to_numpy())
+        data[name] = (series.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else
+                      np.array(series.astype(object).where(series.notna(), "").astype(str),
+                               dtype=str))
     return Table(path, columns, data, np.arange(1, len(frame) + 1), "row")
 
 
@@ -231,18 +254,39 @@ def numeric_column(table: Table, name: str) -> np.ndarray:
         blank = np.isin(np.char.lower(np.char.strip(values)), list(MISSING))
         out = np.full(values.shape, np.nan)
         for i in np.flatnonzero(~blank):
-            try:
-                out[i] = float(values[i])
-            except ValueError:
+            cell = str(values[i])
+            if not is_number(cell):
                 raise UserError(
                     f"{table.path}: column '{name}' is not numeric ({table.row_word} "
-                    f"{table.rows[i]}: {str(values[i])!r}); choose numeric columns with --columns"
-                ) from None
+                    f"{table.rows[i]}: {cell!r}); choose numeric columns with --columns")
+            out[i] = float(cell.strip(BLANKS))
+            if np.isinf(out[i]) and "inf" not in cell.lower():
+                raise UserError(f"{table.path}: column '{name}' has a number beyond float64's "
+                                f"range ({table.row_word} {table.rows[i]}: {cell.strip()!r})")
     infinite = np.flatnonzero(np.isinf(out))
     if infinite.size:
         raise UserError(f"{table.path}: column '{name}' has an infinite value "
                         f"({table.row_word} {table.rows[infinite[0]]})")
+    check_range(table.path, f"column '{name}'", out, table.rows, table.row_word)
     return out
+
+
+def check_range(path: Path, what: str, values: np.ndarray, rows: np.ndarray,
+                row_word: str) -> None:
+    """Refuse a column whose covariance float64 cannot compute: a value beyond
+    :data:`MAX_MAGNITUDE`, or a spread below :data:`MIN_SPREAD` but not zero (a constant
+    column is the fit's to name). NaN (missing) values are ignored."""
+    finite = values[np.isfinite(values)]
+    large = np.flatnonzero(np.abs(values) > MAX_MAGNITUDE)
+    if large.size:
+        raise UserError(f"{path}: {what} has a value of magnitude above {MAX_MAGNITUDE:g} "
+                        f"({row_word} {rows[large[0]]}: {values[large[0]]:.6g}), beyond what a "
+                        "covariance in float64 can hold; rescale it")
+    spread = float(np.ptp(finite)) if finite.size else 0.0
+    if 0 < spread < MIN_SPREAD:
+        raise UserError(f"{path}: {what} varies by only {spread:.3g}, below {MIN_SPREAD:g}, too "
+                        "little for a covariance in float64 (its variance underflows); rescale "
+                        "it")
 
 
 def numeric_matrix(table: Table, columns: Sequence[str], strict: bool,

@@ -1,7 +1,7 @@
 """The derivation of KL(P‖Q) checked on a concrete pair: each identity, closed form beside a
 Monte Carlo estimate from the library's own sampler.
 
-Numbers refer to the first derivation note (eqs. 3–23). Draws X ∼ P come from
+Numbers are those of docs/derivation.md (eqs. 3–23). Draws X ∼ P come from
 :func:`gaussdiv.sample`; the quadratic forms are the covariances' own ``mahalanobis``; the
 KL estimate of eq. (11) is :func:`gaussdiv.kl_mc`; the densities are :func:`gaussdiv.log_prob`.
 The cross term of eq. (19), 2(x−μ₁)ᵀΣ₂⁻¹(μ₁−μ₂), is read off eq. (16) as
@@ -18,9 +18,31 @@ import numpy as np
 
 import gaussdiv
 from gaussdiv import Gaussian, MonteCarloEstimate
+from gaussdiv.cli.common import UserError, argument_names
 
 #: An identity holds when its Monte Carlo estimate is within this many standard errors.
 Z_LIMIT = 5.0
+#: The most values n·(d + 1) the draws may hold: the walk-through's peak memory is about
+#: 8·n·(6d + 5) bytes (measured with tracemalloc), so this keeps it under 1 GB.
+MAX_VALUES = 20_000_000
+
+
+def max_draws(dim: int) -> int:
+    """The largest number of draws :func:`derive` takes in ``dim`` dimensions."""
+    return MAX_VALUES // (dim + 1)
+
+
+def check_draws(n: int, dim: int) -> None:
+    """Refuse more draws than :func:`max_draws` (a one-line user error naming the maximum)."""
+    if n > max_draws(dim):
+        raise UserError(f"--samples {n}: at most {max_draws(dim)} draws in d = {dim} dimensions "
+                        f"(n·(d + 1) ≤ {MAX_VALUES:.0e}, to bound the memory the check takes)")
+
+
+#: Floating-point warnings are off in the checks: where a Gaussian is extreme (a variance of
+#: e^1500), a draw or a quadratic form overflows, and the step shows it — its estimate is not
+#: finite, so it fails (|z| is NaN or ∞) and is printed — so a warning would only repeat it.
+_CHECKED = np.errstate(all="ignore")
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,7 @@ class Step:
     detail: str = ""
 
     @property
+    @_CHECKED
     def z(self) -> float | None:
         """Standard errors between the estimate and the closed form (0 for an exact match)."""
         if self.mc is None:
@@ -68,9 +91,12 @@ def textbook_sum(terms: gaussdiv.KLTerms) -> float:
                   - terms.dim)
 
 
+@_CHECKED
 def derive(p: Gaussian, q: Gaussian, n: int, seed: int) -> list[Step]:
     """Every identity of the derivation, on n draws from P (and kl_mc with the same seed)."""
     t = gaussdiv.kl_terms(p, q)
+    with argument_names(q="p"):
+        own_trace = float(gaussdiv.kl_terms(p, p).trace)  # tr(Σ₁⁻¹Σ₁)
     kl = float(t.kl)
     x = gaussdiv.sample(p, n, seed=seed)  # (n, d)
     r1, r2 = x - p.mean, x - q.mean
@@ -78,11 +104,13 @@ def derive(p: Gaussian, q: Gaussian, n: int, seed: int) -> list[Step]:
     quad_p1 = p.cov.mahalanobis(r1)  # (x−μ₁)ᵀΣ₁⁻¹(x−μ₁)
     quad_q1 = q.cov.mahalanobis(r1)  # (x−μ₁)ᵀΣ₂⁻¹(x−μ₁)
     quad_q2 = q.cov.mahalanobis(r2)  # (x−μ₂)ᵀΣ₂⁻¹(x−μ₂)
-    log_p, log_q = gaussdiv.log_prob(p, x), gaussdiv.log_prob(q, x)
+    log_p = gaussdiv.log_prob(p, x)
+    with argument_names(p="q"):  # log_prob calls its Gaussian p
+        log_q = gaussdiv.log_prob(q, x)
     entropy, cross = float(gaussdiv.entropy(p)), float(gaussdiv.cross_entropy(p, q))
     return [
         Step("(13)", "E_P[(x−μ₁)ᵀΣ₁⁻¹(x−μ₁)] = tr(Σ₁⁻¹Σ₁) = d", float(t.dim), mean_of(quad_p1),
-             f"tr(Σ₁⁻¹Σ₁) by the library: {float(gaussdiv.kl_terms(p, p).trace):.10g}"),
+             f"tr(Σ₁⁻¹Σ₁) by the library: {own_trace:.10g}"),
         Step("(18)", "E_P[(x−μ₁)ᵀΣ₂⁻¹(x−μ₁)] = tr(Σ₂⁻¹Σ₁)", float(t.trace), mean_of(quad_q1)),
         Step("(19)", "2 E_P[(x−μ₁)ᵀΣ₂⁻¹(μ₁−μ₂)] = 0", 0.0,
              mean_of(quad_q2 - quad_q1 - shift), "cross term of eq. (16)"),
