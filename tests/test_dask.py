@@ -99,6 +99,11 @@ def test_points_and_bounds():
     expected = gd.tv_bounds(p, q)
     np.testing.assert_array_equal(lower.compute(), expected[0])
     np.testing.assert_array_equal(upper.compute(), expected[1])
+    terms, expected_terms = gd.kl_terms(lazy, q), gd.kl_terms(p, q)
+    assert terms.dim == expected_terms.dim
+    for name in ("logdet_ratio", "trace", "mahalanobis", "kl"):
+        np.testing.assert_array_equal(getattr(terms, name).compute(),
+                                      getattr(expected_terms, name))
 
 
 def test_results_are_lazy_until_computed():

@@ -194,3 +194,63 @@ def test_monte_carlo_of_dask_gaussians_is_refused() -> None:
     lazy = gaussdiv.Gaussian.diag(da.zeros((4, 2), chunks=2), var=da.ones((4, 2), chunks=2))
     with pytest.raises(gaussdiv.GaussianError, match="kl_mc of Dask Gaussians"):
         gaussdiv.kl_mc(lazy, gaussdiv.Gaussian.standard(2), n=10)
+
+
+# ------------------------------------------------ found while writing the API reference
+def test_concatenate_joins_batches_of_different_sizes_along_the_axis():
+    p = gaussdiv.Gaussian(np.zeros((3, 2)), np.eye(2))
+    q = gaussdiv.Gaussian(np.ones((2, 2)), 2 * np.eye(2))
+    joined = gaussdiv.concatenate([p, q])
+    assert joined.batch_shape == (5,)
+    np.testing.assert_array_equal(joined.covariance_matrix[3], 2 * np.eye(2))
+    np.testing.assert_array_equal(joined.mean[:3], 0.0)
+
+
+def test_join_errors_are_shape_errors_naming_every_batch_shape():
+    three = gaussdiv.Gaussian(np.zeros((3, 2, 2)), np.eye(2))
+    shapes = r"gaussians\[0\] \(3, 2\), gaussians\[1\] \(2,\)"
+    with pytest.raises(gaussdiv.ShapeError, match=shapes):
+        gaussdiv.concatenate([three, gaussdiv.Gaussian(np.zeros((2, 2)), np.eye(2))])
+    parts = [gaussdiv.Gaussian(np.zeros((n, 2)), np.eye(2)) for n in (1, 3, 4)]
+    with pytest.raises(gaussdiv.ShapeError, match=r"do not broadcast.*gaussians\[2\] \(4,\)"):
+        gaussdiv.stack(parts)
+
+
+def test_join_keeps_the_feature_names_of_any_named_input_and_refuses_two_differing():
+    named = gaussdiv.Gaussian(np.zeros(2), np.eye(2)).with_names(["x", "y"])
+    plain = gaussdiv.Gaussian(np.zeros(2), np.eye(2))
+    assert gaussdiv.stack([plain, named]).feature_names == ("x", "y")
+    with pytest.raises(gaussdiv.DimensionMismatchError, match=r"gaussians\[1\] and gaussians\[2\]"):
+        gaussdiv.stack([plain, named, named.with_names(["y", "x"])])
+
+
+def test_kl_terms_is_an_entry_point_like_kl():
+    from torch.distributions import MultivariateNormal
+
+    n = MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64))
+    assert float(gaussdiv.kl_terms(n, n).kl) == 0.0
+    t = gaussdiv.Gaussian(torch.zeros(2, dtype=torch.float64),
+                          2 * torch.eye(2, dtype=torch.float64))
+    terms = gaussdiv.kl_terms(gaussdiv.Gaussian.standard(2), t)
+    assert isinstance(terms.kl, torch.Tensor) and float(terms.kl) == float(gaussdiv.kl(
+        gaussdiv.Gaussian.standard(2), t))
+
+
+def test_points_beyond_float32_are_a_dtype_error_without_an_overflowing_cast():
+    p = gaussdiv.Gaussian(np.zeros(2, np.float32), np.eye(2, dtype=np.float32))
+    with np.errstate(all="raise"), pytest.raises(gaussdiv.DtypeError, match="beyond the range"):
+        gaussdiv.log_prob(p, [1e300, 0.0])
+
+
+def test_shrinkage_fits_a_constant_column():
+    x = np.random.default_rng(0).standard_normal(30)
+    g = gaussdiv.fit(np.c_[x, np.ones(30)], estimator="oas")
+    assert np.all(np.linalg.eigvalsh(g.covariance_matrix) > 0)
+    with pytest.raises(gaussdiv.SampleError, match="every column is constant"):
+        gaussdiv.fit(np.ones((30, 2)), estimator="oas")
+
+
+def test_the_monte_carlo_cap_says_how_long_in_a_fitting_unit():
+    p = gaussdiv.Gaussian.standard(2)
+    with pytest.raises(gaussdiv.GaussianError, match=r"about 17 minutes"):
+        gaussdiv.kl_mc(p, p, n=10**11, max_n=10**10)

@@ -14,7 +14,7 @@ source file, and can go once the docstrings follow the parser.
    asterisk of ``*batch``, of ``(p, q, **options)`` and a trailing one (``U*``, ``se*``), and an
    underscore that could open emphasis (not preceded by a letter or digit), are escaped;
    ``**bold**``, the ``**options:`` items of an Args section and indented code blocks are
-   kept.
+   kept, and so is every doctest (``>>>`` lines and their output).
 """
 
 from __future__ import annotations
@@ -63,13 +63,16 @@ def rewrite(text: str) -> str:
 
     text = _RETURNS.sub(r"\1: ", _ROLE.sub(replace, text))
     runs: list[tuple[bool, list[str]]] = []  # (is a code block, lines)
-    in_section, previous_blank = False, True
+    in_section, previous_blank, in_doctest = False, True, False
     for line in text.split("\n"):
         indent = len(line) - len(line.lstrip(" "))
         if line.strip() and indent == 0:
             in_section = bool(_SECTION.match(line))
-        code = (bool(line.strip()) and indent >= 4 and not in_section
-                and (previous_blank or (runs and runs[-1][0])))
+        # A doctest (an Examples section's ``>>>`` lines and their output, up to a blank
+        # line) is code wherever it stands.
+        in_doctest = line.lstrip().startswith(">>>") or (in_doctest and bool(line.strip()))
+        code = in_doctest or (bool(line.strip()) and indent >= 4 and not in_section
+                              and (previous_blank or (runs and runs[-1][0])))
         if runs and runs[-1][0] == code:
             runs[-1][1].append(line)
         else:

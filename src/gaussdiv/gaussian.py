@@ -39,6 +39,7 @@ from gaussdiv.structures import (
     KroneckerCovariance,
     LowRankCovariance,
 )
+from gaussdiv.types import Array
 from gaussdiv.validation import check_dtype, check_finite, check_vector, float_dtype
 
 
@@ -127,9 +128,15 @@ def _lazy(constructor: str, **named: Any) -> Any:
 class Gaussian:
     """A multivariate normal N(μ, Σ), or a batch of them; immutable.
 
+    Its density is N(x; μ, Σ) = (2π)^(−d/2) |Σ|^(−1/2) exp(−½ (x − μ)ᵀ Σ⁻¹ (x − μ)), eq. (4).
     ``Gaussian(mean, cov)`` takes a full covariance matrix; the named constructors take the
-    other ways people hold a Gaussian. Inputs are validated once and copied, so later changes
-    to the caller's arrays do not reach the Gaussian, and nothing the caller passed is modified.
+    other ways people hold a Gaussian — :meth:`from_precision`, :meth:`from_scale_tril`,
+    :meth:`from_precision_tril`, :meth:`diag`, :meth:`isotropic`, :meth:`standard`,
+    :meth:`lowrank`, :meth:`kronecker` — and keep it in that form (``cov``, a
+    :class:`Covariance`), which sets the cost of every function. Inputs are validated once and
+    copied, so later changes to the caller's arrays do not reach the Gaussian, and nothing the
+    caller passed is modified. Attributes cannot be set (AttributeError); a copy is the value
+    itself.
 
     Shapes: ``mean`` (*batch, d); ``cov`` (*batch, d, d). Leading dimensions of the two
     broadcast against each other (a shared covariance for a batch of means, and so on), and
@@ -143,10 +150,43 @@ class Gaussian:
 
     Arrays: NumPy arrays, PyTorch tensors or JAX arrays (one framework per Gaussian; Python
     lists and scalars go with any). Results come back in the same framework, on the same device.
+    Dask arrays (chunked along batch axes) give a lazy Gaussian instead.
 
     dtype: float32 inputs are computed in float32, everything else in float64; float16 and
     bfloat16 are computed in float32 and results returned in the input's dtype; integer inputs
     are accepted and cast to float64; boolean and complex inputs are rejected.
+
+    Args:
+        mean: μ, shape (*batch, d).
+        cov: Σ, shape (*batch, d, d), symmetric positive definite (or a :class:`Covariance`
+            structure, taken as it is).
+
+    Raises:
+        ShapeError: ``cov`` is not (..., d, d), ``mean`` is a scalar beside a matrix, d = 0,
+            a ragged list, or the batch shapes of ``mean`` and ``cov`` do not broadcast.
+        DimensionMismatchError: ``mean`` has another d than ``cov``.
+        NonFiniteError: a NaN or infinite entry (the message gives its index).
+        NotSymmetricError: |Σ − Σᵀ| exceeds √eps × the largest entry.
+        NotPositiveDefiniteError: Σ is not positive definite, or numerically singular in the
+            compute dtype (the message gives the batch index and the smallest eigenvalue).
+        DtypeError: complex, boolean or non-numeric input.
+        BackendMismatchError: ``mean`` and ``cov`` are arrays of two frameworks.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian([0.0, 1.0], [[2.0, 0.5], [0.5, 1.0]])
+        >>> p.dim, p.batch_shape, isinstance(p.cov, gaussdiv.FullCovariance)
+        (2, (), True)
+        >>> many = gaussdiv.Gaussian(np.zeros((3, 2)), np.eye(2))   # 3 means, one shared Σ
+        >>> many.batch_shape, many[0].batch_shape, many.reshape(3, 1).batch_shape
+        ((3,), (), (3, 1))
+        >>> q = gaussdiv.Gaussian.diag(np.zeros(2), var=[2.0, 0.5])  # held as variances: O(d)
+        >>> isinstance(q.cov, gaussdiv.DiagonalCovariance), gaussdiv.kl(many, q).shape
+        (True, (3,))
+        >>> p.mean = np.zeros(2)
+        Traceback (most recent call last):
+            ...
+        AttributeError: Gaussian is immutable; build a new one instead
     """
 
     __slots__ = ("_result_dtype", "cov", "feature_names", "mean")
@@ -175,7 +215,36 @@ class Gaussian:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_precision(cls, mean: Any, precision: Any) -> Gaussian:
-        """N(μ, Λ⁻¹) from the precision matrix Λ (*batch, d, d); Λ is never inverted."""
+        """N(μ, Λ⁻¹) from the precision matrix Λ = Σ⁻¹; Λ is never inverted.
+
+        Λ is factored once (Λ = R Rᵀ, O(d³)); ln|Σ| = −ln|Λ| and (x − μ)ᵀ Λ (x − μ) come from
+        R, so an ill-conditioned Λ (a graphical model, a Laplace approximation) loses nothing
+        to an inversion.
+
+        Args:
+            mean: μ, shape (*batch, d).
+            precision: Λ, shape (*batch, d, d), symmetric positive definite.
+
+        Returns:
+            A Gaussian of batch shape broadcast(mean.shape[:-1], precision.shape[:-2]), held
+            as a :class:`FullPrecision`.
+
+        Raises:
+            ShapeError: ``precision`` is not (..., d, d), ``mean`` is a scalar, or the batch
+                shapes do not broadcast.
+            DimensionMismatchError: ``mean`` has another d than ``precision``.
+            NonFiniteError: a NaN or infinite entry.
+            NotSymmetricError: Λ is not symmetric (beyond √eps × its largest entry).
+            NotPositiveDefiniteError: Λ is not positive definite, or numerically singular.
+            DtypeError: complex, boolean or non-numeric input.
+            BackendMismatchError: ``mean`` and ``precision`` are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> p = gaussdiv.Gaussian.from_precision([0.0, 0.0], [[4.0, 0.0], [0.0, 0.25]])
+            >>> p.covariance_matrix.tolist()   # Σ = Λ⁻¹
+            [[0.25, 0.0], [0.0, 4.0]]
+        """
         if (lazy := _lazy("from_precision", mean=mean, precision=precision)) is not None:
             return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, precision=precision)
@@ -183,7 +252,33 @@ class Gaussian:
 
     @classmethod
     def from_scale_tril(cls, mean: Any, scale_tril: Any) -> Gaussian:
-        """N(μ, L Lᵀ) from the lower Cholesky factor L of the covariance (positive diagonal)."""
+        """N(μ, L Lᵀ) from the lower Cholesky factor L of the covariance Σ = L Lᵀ.
+
+        L is kept as given (exact): nothing is factored, and validation costs O(d²).
+
+        Args:
+            mean: μ, shape (*batch, d).
+            scale_tril: L, shape (*batch, d, d), lower triangular with a positive diagonal.
+
+        Returns:
+            A Gaussian of batch shape broadcast(mean.shape[:-1], scale_tril.shape[:-2]), held
+            as a :class:`FullCovariance` given by its factor.
+
+        Raises:
+            ShapeError: ``scale_tril`` is not (..., d, d) or has non-zero entries above the
+                diagonal, ``mean`` is a scalar, or the batch shapes do not broadcast.
+            DimensionMismatchError: ``mean`` has another d than ``scale_tril``.
+            NonFiniteError: a NaN or infinite entry.
+            NotPositiveDefiniteError: a diagonal entry of L is ≤ 0.
+            DtypeError: complex, boolean or non-numeric input.
+            BackendMismatchError: ``mean`` and ``scale_tril`` are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> p = gaussdiv.Gaussian.from_scale_tril([0.0, 0.0], [[2.0, 0.0], [1.0, 1.0]])
+            >>> p.covariance_matrix.tolist()   # L Lᵀ
+            [[4.0, 2.0], [2.0, 2.0]]
+        """
         if (lazy := _lazy("from_scale_tril", mean=mean, scale_tril=scale_tril)) is not None:
             return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, scale_tril=scale_tril)
@@ -191,7 +286,34 @@ class Gaussian:
 
     @classmethod
     def from_precision_tril(cls, mean: Any, precision_tril: Any) -> Gaussian:
-        """N(μ, (R Rᵀ)⁻¹) from the lower Cholesky factor R of the precision Λ = R Rᵀ."""
+        """N(μ, (R Rᵀ)⁻¹) from the lower Cholesky factor R of the precision Λ = R Rᵀ.
+
+        R is kept as given (exact) and never inverted: (x − μ)ᵀ Λ (x − μ) = ‖Rᵀ(x − μ)‖² and
+        ln|Σ| = −2 Σᵢ ln Rᵢᵢ; validation costs O(d²).
+
+        Args:
+            mean: μ, shape (*batch, d).
+            precision_tril: R, shape (*batch, d, d), lower triangular with a positive diagonal.
+
+        Returns:
+            A Gaussian of batch shape broadcast(mean.shape[:-1], precision_tril.shape[:-2]),
+            held as a :class:`FullPrecision` given by its factor.
+
+        Raises:
+            ShapeError: ``precision_tril`` is not (..., d, d) or has non-zero entries above the
+                diagonal, ``mean`` is a scalar, or the batch shapes do not broadcast.
+            DimensionMismatchError: ``mean`` has another d than ``precision_tril``.
+            NonFiniteError: a NaN or infinite entry.
+            NotPositiveDefiniteError: a diagonal entry of R is ≤ 0.
+            DtypeError: complex, boolean or non-numeric input.
+            BackendMismatchError: ``mean`` and ``precision_tril`` are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> p = gaussdiv.Gaussian.from_precision_tril([0.0, 0.0], [[2.0, 0.0], [0.0, 0.5]])
+            >>> p.covariance_matrix.tolist()   # Λ = diag(4, 1/4), so Σ = diag(1/4, 4)
+            [[0.25, 0.0], [0.0, 4.0]]
+        """
         lazy = _lazy("from_precision_tril", mean=mean, precision_tril=precision_tril)
         if lazy is not None:
             return lazy  # type: ignore[no-any-return]
@@ -204,9 +326,41 @@ class Gaussian:
              logvar: Any = None) -> Gaussian:
         """N(μ, diag(v)) from exactly one of ``var`` (v), ``std`` (√v) or ``logvar`` (ln v).
 
-        Shapes (*batch, d). Log-variances (a VAE encoder's output) are kept as given, so KL
-        stays exact from ln v = −700 to +700; KL against another diagonal or the standard
-        normal costs O(d).
+        The parameter is kept as given. Log-variances (a VAE encoder's output) are used as
+        logs, so KL stays exact from ln v = −700 to +700 (eq. (27) against the standard
+        normal); KL against another diagonal or the standard normal costs O(d).
+
+        Args:
+            mean: μ, shape (*batch, d).
+            var: v, shape (*batch, d), every entry > 0.
+            std: √v, shape (*batch, d), every entry > 0.
+            logvar: ln v, shape (*batch, d), any finite values.
+
+        Returns:
+            A Gaussian of batch shape broadcast(mean.shape[:-1], param.shape[:-1]), held as a
+            :class:`DiagonalCovariance`.
+
+        Raises:
+            GaussianError: not exactly one of ``var``, ``std``, ``logvar`` is given.
+            ShapeError: the parameter or ``mean`` is a scalar, or the batch shapes do not
+                broadcast.
+            DimensionMismatchError: ``mean`` has another d than the parameter.
+            NonFiniteError: a NaN or infinite entry.
+            NotPositiveDefiniteError: an entry of ``var`` or ``std`` is ≤ 0.
+            DtypeError: complex, boolean or non-numeric input.
+            BackendMismatchError: ``mean`` and the parameter are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> q = gaussdiv.Gaussian.diag(np.zeros(2), logvar=np.log([4.0, 0.25]))
+            >>> np.round(q.variance, 6).tolist()
+            [4.0, 0.25]
+            >>> # eq. (27): ½ ((4 − 1 − ln 4) + (1/4 − 1 + ln 4)) = ½ · 9/4
+            >>> round(float(gaussdiv.kl(q, gaussdiv.Gaussian.standard(2))), 6)
+            1.125
+            >>> tiny = gaussdiv.Gaussian.diag([0.0], logvar=[-700.0])  # v = e⁻⁷⁰⁰: ½ (v − 1 + 700)
+            >>> float(gaussdiv.kl(tiny, gaussdiv.Gaussian.standard(1)))
+            349.5
         """
         given = {k: v for k, v in (("var", var), ("std", std), ("logvar", logvar))
                  if v is not None}
@@ -221,7 +375,31 @@ class Gaussian:
 
     @classmethod
     def isotropic(cls, mean: Any, var: Any) -> Gaussian:
-        """N(μ, v I) with one variance v per batch element: mean (*batch, d), var (*batch)."""
+        """N(μ, v I) with one variance v per batch element, stored once (O(1) for Σ).
+
+        Args:
+            mean: μ, shape (*batch, d).
+            var: v, shape (*batch) — a scalar for one Gaussian; every entry > 0. Its axes are
+                batch axes: a var of shape (d,) is d Gaussians, not one diagonal (use
+                :meth:`diag`).
+
+        Returns:
+            A Gaussian of batch shape broadcast(mean.shape[:-1], var.shape), held as an
+            isotropic :class:`DiagonalCovariance`.
+
+        Raises:
+            ShapeError: ``mean`` is a scalar, or the batch shapes do not broadcast.
+            NonFiniteError: a NaN or infinite entry.
+            NotPositiveDefiniteError: an entry of ``var`` is ≤ 0.
+            DtypeError: complex, boolean or non-numeric input.
+            BackendMismatchError: ``mean`` and ``var`` are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> p = gaussdiv.Gaussian.isotropic(np.zeros((2, 3)), [1.0, 4.0])  # two, d = 3
+            >>> p.batch_shape, p.variance.tolist()
+            ((2,), [[1.0, 1.0, 1.0], [4.0, 4.0, 4.0]])
+        """
         if (lazy := _lazy("isotropic", mean=mean, var=var)) is not None:
             return lazy  # type: ignore[no-any-return]
         ctx = _inputs(mean=mean, var=var)
@@ -236,9 +414,32 @@ class Gaussian:
     def standard(cls, d: int, dtype: Any = np.float64, *, like: Any = None) -> Gaussian:
         """The standard normal N(0, I_d), stored in O(d) for the mean and O(1) for Σ.
 
-        ``like``: an array whose framework, device and dtype the Gaussian takes (e.g. a torch
-        tensor); otherwise NumPy in ``dtype`` — and then, paired with a torch or JAX Gaussian
-        in a library function, it takes that partner's framework, dtype and device.
+        Its entropy is ½ d (1 + ln 2π), eq. (24) with ln|I| = 0.
+
+        Args:
+            d: the dimension, a positive integer.
+            dtype: a NumPy floating (or integer: float64) dtype, used when ``like`` is None.
+            like: an array whose framework, device and dtype the Gaussian takes (e.g. a torch
+                tensor); otherwise NumPy in ``dtype`` — and then, paired with a torch or JAX
+                Gaussian in a library function, it takes that partner's framework, dtype and
+                device.
+
+        Returns:
+            An unbatched Gaussian (batch shape ()), held as an isotropic
+            :class:`DiagonalCovariance` with v = 1; float16 and bfloat16 stay in that dtype.
+
+        Raises:
+            ShapeError: ``d`` is not a positive integer (a bool or a float is refused).
+            DtypeError: ``dtype`` is not a NumPy dtype, or it (or ``like``'s) is complex,
+                boolean or non-numeric.
+
+        Examples:
+            >>> import gaussdiv
+            >>> z = gaussdiv.Gaussian.standard(3)
+            >>> z.dim, z.batch_shape, float(gaussdiv.kl(z, z))
+            (3, (), 0.0)
+            >>> round(float(gaussdiv.entropy(z)), 6)   # 1.5 (1 + ln 2π)
+            4.256816
         """
         if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
             raise ShapeError(f"d must be a positive integer, got {d!r}")
@@ -260,9 +461,39 @@ class Gaussian:
 
     @classmethod
     def lowrank(cls, mean: Any, factor: Any, var: Any) -> Gaussian:
-        """N(μ, W Wᵀ + diag(v)): factor W (*batch, d, k), var v (*batch, d) positive.
+        """N(μ, W Wᵀ + diag(v)): a rank-k factor W plus positive variances v.
 
-        Costs O(d k²) once (a k×k capacitance Cholesky); never forms the d×d matrix.
+        Costs O(d k²) once (the Cholesky factor of the k×k capacitance I + Wᵀ diag(v)⁻¹ W);
+        never forms the d×d matrix: ln|Σ| by the determinant lemma, Σ⁻¹ by Woodbury.
+
+        Args:
+            mean: μ, shape (*batch, d).
+            factor: W, shape (*batch, d, k).
+            var: v, shape (*batch, d), every entry > 0.
+
+        Returns:
+            A Gaussian of batch shape broadcast of those of ``mean``, ``factor`` and ``var``,
+            held as a :class:`LowRankCovariance`.
+
+        Raises:
+            ShapeError: ``factor`` has fewer than 2 axes, ``var`` or ``mean`` is a scalar, or
+                the batch shapes do not broadcast.
+            DimensionMismatchError: ``factor``'s d rows, ``var``'s d entries and ``mean``'s d
+                differ.
+            NonFiniteError: a NaN or infinite entry.
+            NotPositiveDefiniteError: an entry of ``var`` is ≤ 0.
+            DtypeError: complex, boolean or non-numeric input, or W so large against v that
+                WᵀD⁻¹W overflows the compute dtype.
+            BackendMismatchError: the inputs are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> w = np.array([[1.0], [1.0]])                      # d = 2, k = 1
+            >>> p = gaussdiv.Gaussian.lowrank(np.zeros(2), w, np.ones(2))
+            >>> p.covariance_matrix.tolist()                      # W Wᵀ + I
+            [[2.0, 1.0], [1.0, 2.0]]
+            >>> round(float(p.cov.logdet()), 6)   # ln|Σ| = ln|D| + ln(1 + WᵀD⁻¹W) = ln 3
+            1.098612
         """
         if (lazy := _lazy("lowrank", mean=mean, factor=factor, var=var)) is not None:
             return lazy  # type: ignore[no-any-return]
@@ -271,10 +502,37 @@ class Gaussian:
 
     @classmethod
     def kronecker(cls, mean: Any, a: Any, b: Any) -> Gaussian:
-        """N(μ, A ⊗ B): a (*batch, p, p), b (*batch, q, q) covariances, mean (*batch, p q).
+        """N(μ, A ⊗ B), d = p q: a matrix-normal (separable, e.g. space × time) covariance.
 
         The entry of x at index i q + j pairs row i of A with row j of B (row-major
-        vectorisation of a p×q matrix). Never expanded to the d×d matrix.
+        vectorisation of a p×q matrix). Never expanded to the d×d matrix: A and B are factored
+        once, O(p³ + q³), and ln|Σ| = q ln|A| + p ln|B|.
+
+        Args:
+            mean: μ, shape (*batch, p q).
+            a: A, shape (*batch, p, p), symmetric positive definite.
+            b: B, shape (*batch, q, q), symmetric positive definite.
+
+        Returns:
+            A Gaussian of batch shape broadcast of those of ``mean``, ``a`` and ``b``, held as
+            a :class:`KroneckerCovariance`.
+
+        Raises:
+            ShapeError: ``a`` or ``b`` is not square, ``mean`` is a scalar, or the batch shapes
+                do not broadcast.
+            DimensionMismatchError: ``mean`` has another d than p q.
+            NonFiniteError: a NaN or infinite entry.
+            NotSymmetricError: ``a`` or ``b`` is not symmetric.
+            NotPositiveDefiniteError: ``a`` or ``b`` is not positive definite.
+            DtypeError: complex, boolean or non-numeric input.
+            BackendMismatchError: the inputs are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> p = gaussdiv.Gaussian.kronecker(np.zeros(4), np.diag([1.0, 2.0]),
+            ...                                 np.diag([1.0, 3.0]))
+            >>> p.dim, p.variance.tolist()           # diag(A ⊗ B) = (1·1, 1·3, 2·1, 2·3)
+            (4, [1.0, 3.0, 2.0, 6.0])
         """
         if (lazy := _lazy("kronecker", mean=mean, a=a, b=b)) is not None:
             return lazy  # type: ignore[no-any-return]
@@ -296,6 +554,7 @@ class Gaussian:
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
+        """B, the broadcast of the mean's and the covariance's leading shapes."""
         return broadcast_shapes(tuple(self.mean.shape[:-1]), self.cov.batch_shape)
 
     @property
@@ -318,17 +577,17 @@ class Gaussian:
         return (self.dim,)
 
     @property
-    def loc(self) -> Any:
+    def loc(self) -> Array:
         """μ (*batch, d), the name torch.distributions gives the mean."""
         return self.mean
 
     @property
-    def covariance_matrix(self) -> Any:
+    def covariance_matrix(self) -> Array:
         """Σ as a dense (*batch, d, d) array."""
         return self.cov.dense()
 
     @property
-    def precision_matrix(self) -> Any:
+    def precision_matrix(self) -> Array:
         """Σ⁻¹ as a dense (*batch, d, d) array (as given for a precision; else from the
         Cholesky factor: for inspection, never used by the library's numerics)."""
         full = self.cov.to_full()
@@ -338,7 +597,7 @@ class Gaussian:
         return self.ops.matrix_transpose(inverse) @ inverse
 
     @property
-    def scale_tril(self) -> Any:
+    def scale_tril(self) -> Array:
         """The lower Cholesky factor L of Σ = L Lᵀ (*batch, d, d): the structure's own where it
         holds one of Σ, else factored from the dense Σ."""
         full = self.cov.to_full()
@@ -347,34 +606,36 @@ class Gaussian:
         return self.ops.cholesky(self.cov.dense())
 
     @property
-    def variance(self) -> Any:
+    def variance(self) -> Array:
         """diag Σ (*batch, d)."""
         return self.cov.diagonal()
 
     @property
-    def stddev(self) -> Any:
+    def stddev(self) -> Array:
         """√diag Σ (*batch, d)."""
         return self.ops.xp.sqrt(self.cov.diagonal())
 
-    def log_prob(self, x: Any) -> Any:
-        """ln N(x; μ, Σ) for points x (..., d): :func:`gaussdiv.log_prob`."""
+    def log_prob(self, x: Any) -> Array:
+        """ln N(x; μ, Σ) (eq. (8)) for points x (..., d), shape broadcast(x.shape[:-1], B):
+        :func:`gaussdiv.log_prob`."""
         from gaussdiv.density import log_prob
 
         return log_prob(self, x)
 
-    def sample(self, n: int = 1, seed: Any = None) -> Any:
+    def sample(self, n: int = 1, seed: Any = None) -> Array:
         """n draws, (n, *batch, d): :func:`gaussdiv.sample` (differentiable in μ and Σ's
         parameters on torch and JAX, so also :meth:`rsample`)."""
         from gaussdiv.montecarlo import sample
 
         return sample(self, n, seed)
 
-    def rsample(self, n: int = 1, seed: Any = None) -> Any:
-        """Reparameterised draws μ + S Z (torch's name): the same as :meth:`sample`."""
+    def rsample(self, n: int = 1, seed: Any = None) -> Array:
+        """Reparameterised draws μ + S Z, (n, *batch, d) (torch's name): the same as
+        :meth:`sample`."""
         return self.sample(n, seed)
 
-    def entropy(self) -> Any:
-        """H(P): :func:`gaussdiv.entropy`."""
+    def entropy(self) -> Array:
+        """H(P) = ½ (d (1 + ln 2π) + ln|Σ|) (eq. (24)), shape (*batch): :func:`gaussdiv.entropy`."""
         from gaussdiv.divergences.kl import entropy
 
         return entropy(self)
@@ -590,13 +851,80 @@ def _batch_index(index: Any, ndim: int) -> tuple[Any, ...]:
 
 
 def stack(gaussians: Sequence[Gaussian], axis: int = 0) -> Gaussian:
-    """Gaussians of one structure (same kind, d and framework) stacked along a new batch axis;
-    batch shapes broadcast first."""
+    """Gaussians of one structure stacked along a new batch axis (as np.stack).
+
+    Batch shapes are broadcast to a common B first (views, nothing copied), then every array
+    of the means and of the structures is stacked, so the result keeps the structure (a stack
+    of diagonals is diagonal, of low-rank factors low-rank). Nothing is re-validated or
+    re-factored: O(total size) copying.
+
+    Args:
+        gaussians: a non-empty sequence of Gaussians of one framework, dtype and d, whose
+            covariances are held the same way (same structure class, same ``kind`` of a
+            diagonal, matrix or factor given, same rank k or Kronecker sizes p, q), and whose
+            batch shapes broadcast to B.
+        axis: where the new axis goes, in −(len(B) + 1) ≤ axis ≤ len(B).
+
+    Returns:
+        A Gaussian of batch shape B with len(gaussians) inserted at ``axis``, in the inputs'
+        framework and dtype; ``feature_names`` those of the named inputs (which must agree).
+
+    Raises:
+        TypeError: an element is not a Gaussian.
+        ShapeError: ``gaussians`` is empty, two covariances are held differently, the
+            batch shapes do not broadcast, or ``axis`` is out of range.
+        DimensionMismatchError: two Gaussians have different d, or different feature names.
+        BackendMismatchError: two Gaussians hold arrays of different frameworks.
+        DtypeError: two Gaussians have different dtypes.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian.diag(np.zeros(2), var=[1.0, 2.0])
+        >>> q = gaussdiv.Gaussian.diag(np.ones((3, 2)), var=[4.0, 8.0])   # batch shape (3,)
+        >>> both = gaussdiv.stack([p, q])                                 # p broadcast to (3,)
+        >>> both.batch_shape, both.variance[0, 2].tolist(), both.variance[1, 0].tolist()
+        ((2, 3), [1.0, 2.0], [4.0, 8.0])
+        >>> isinstance(both.cov, gaussdiv.DiagonalCovariance)
+        True
+        >>> gaussdiv.stack([p, q], axis=-1).batch_shape
+        (3, 2)
+    """
     return _join(gaussians, axis, new_axis=True)
 
 
 def concatenate(gaussians: Sequence[Gaussian], axis: int = 0) -> Gaussian:
-    """Gaussians of one structure joined along an existing batch axis."""
+    """Gaussians of one structure joined along an existing batch axis, as np.concatenate.
+
+    Every array of the means and of the structures is concatenated, so the result keeps the
+    structure; nothing is re-validated or re-factored: O(total size) copying.
+
+    Args:
+        gaussians: a non-empty sequence of batched Gaussians of one framework, dtype and d,
+            whose covariances are held the same way (see :func:`stack`) and whose batch
+            shapes agree except along ``axis`` (as for np.concatenate).
+        axis: the batch axis to join along, −len(B) ≤ axis < len(B).
+
+    Returns:
+        A Gaussian whose batch shape sums the sizes along ``axis``, in the inputs' framework
+        and dtype; ``feature_names`` those of the named inputs (which must agree).
+
+    Raises:
+        TypeError: an element is not a Gaussian.
+        ShapeError: ``gaussians`` is empty or unbatched (use :func:`stack`), two covariances
+            are held differently, ``axis`` is out of range, or two batch shapes differ
+            other than along ``axis``.
+        DimensionMismatchError: two Gaussians have different d, or different feature names.
+        BackendMismatchError: two Gaussians hold arrays of different frameworks.
+        DtypeError: two Gaussians have different dtypes.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian(np.zeros((2, 3)), np.eye(3))     # batch shape (2,)
+        >>> q = gaussdiv.Gaussian(np.ones((3, 3)), 2 * np.eye(3))  # batch shape (3,)
+        >>> joined = gaussdiv.concatenate([p, q])
+        >>> joined.batch_shape, isinstance(joined.cov, gaussdiv.FullCovariance)
+        ((5,), True)
+    """
     return _join(gaussians, axis, new_axis=False)
 
 
@@ -605,8 +933,10 @@ def _join(gaussians: Sequence[Gaussian], axis: int, new_axis: bool) -> Gaussian:
     if not gaussians:
         raise ShapeError("need at least one Gaussian to join")
     first = gaussians[0]
+    named = next((i for i, g in enumerate(gaussians) if g.feature_names is not None), 0)
     for i, g in enumerate(gaussians[1:], 1):
-        check_pair(first, g, names=("gaussians[0]", f"gaussians[{i}]"))
+        check_same_space(first, g, names=("gaussians[0]", f"gaussians[{i}]"))
+        check_same_space(gaussians[named], g, names=(f"gaussians[{named}]", f"gaussians[{i}]"))
         if g.dtype != first.dtype:
             raise DtypeError(f"gaussians[{i}] is {g.dtype}, gaussians[0] {first.dtype}: join "
                              "Gaussians of one dtype")
@@ -616,18 +946,28 @@ def _join(gaussians: Sequence[Gaussian], axis: int, new_axis: bool) -> Gaussian:
                              "same sizes, can be joined (convert first)")
     ops = first.ops
     xp = ops.xp
+    shapes = ", ".join(f"gaussians[{i}] {g.batch_shape}" for i, g in enumerate(gaussians))
     if new_axis:
-        shape = broadcast_shapes(*(g.batch_shape for g in gaussians))
+        try:
+            shape = broadcast_shapes(*(g.batch_shape for g in gaussians))
+        except ValueError:
+            raise ShapeError(f"batch shapes do not broadcast: {shapes}") from None
         parts = [g.broadcast_to(shape) for g in gaussians]
         ndim = len(shape) + 1
     else:
-        parts = [g.broadcast_to(g.batch_shape) for g in gaussians]
         ndim = first.ndim
         if ndim == 0:
             raise ShapeError("unbatched Gaussians cannot be concatenated; use gaussdiv.stack")
     if not -ndim <= axis < ndim:
         raise ShapeError(f"axis {axis} is out of range for {ndim} batch axes")
     axis = axis % ndim
+    if not new_axis:  # as np.concatenate: equal batch shapes but along the axis
+        rest = {g.batch_shape[:axis] + g.batch_shape[axis + 1:] if g.ndim == ndim else None
+                for g in gaussians}
+        if len(rest) != 1 or None in rest:
+            raise ShapeError(f"batch shapes must agree except along axis {axis} to be "
+                             f"concatenated: {shapes}")
+        parts = [g.broadcast_to(g.batch_shape) for g in gaussians]
     join = xp.stack if new_axis else xp.concatenate
 
     def joined(arrays: list[Any]) -> Any:
@@ -637,7 +977,7 @@ def _join(gaussians: Sequence[Gaussian], axis: int, new_axis: bool) -> Gaussian:
     covs = [g.cov for g in parts]
     leaves = [c.tree_flatten()[0] for c in covs]
     cov = _join_structures(covs, leaves, joined)
-    return Gaussian._from_parts(mean, cov, first.dtype, first.feature_names)
+    return Gaussian._from_parts(mean, cov, first.dtype, gaussians[named].feature_names)
 
 
 def _layout(cov: Covariance) -> tuple[Any, ...]:
@@ -684,8 +1024,34 @@ def check(p: Gaussian) -> Gaussian:
     Gaussian built there skips its value checks: a NaN, indefinite or non-symmetric input then
     gives NaN or a wrong number. Call ``check`` on such a Gaussian (or on the arrays, by
     building it) outside the traced function — on a Gaussian a jitted function returned, or on
-    its inputs before the call — to get the constructor's specific error. Returns ``p``
-    unchanged when every check passes; never modifies it.
+    its inputs before the call — to get the constructor's specific error.
+
+    Args:
+        p: a Gaussian of any batch shape B and structure.
+
+    Returns:
+        ``p`` itself, unchanged, when every check passes (never modified).
+
+    Raises:
+        TypeError: ``p`` is not a Gaussian.
+        NonFiniteError: the mean or an array of the covariance has a NaN or infinite entry.
+        NotSymmetricError: a covariance or precision matrix (or a Kronecker factor) is not
+            symmetric.
+        NotPositiveDefiniteError: a matrix is not positive definite, a Cholesky factor has a
+            diagonal entry ≤ 0, or a variance or standard deviation is ≤ 0.
+        ShapeError: a Cholesky factor has non-zero entries above its diagonal.
+        DtypeError: a low-rank factor is so large against its variances that the
+            capacitance overflows.
+
+    Cost: the constructor's checks again — O(d³) per batch element for a full covariance or
+    precision given as a matrix (it is re-factored), O(d²) for one given by its factor, O(d)
+    for a diagonal, O(d k²) for low-rank, O(p³ + q³) for Kronecker.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian(np.zeros(2), [[2.0, 0.5], [0.5, 1.0]])
+        >>> gaussdiv.check(p) is p
+        True
     """
     check_gaussian(p, "p")
     check_finite(p.mean, "mean", p.ops)

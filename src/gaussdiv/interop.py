@@ -24,10 +24,14 @@ imports neither torch nor scipy.stats.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gaussdiv.errors import GaussianError
 from gaussdiv.gaussian import Gaussian
+
+if TYPE_CHECKING:
+    from scipy.stats._multivariate import multivariate_normal_frozen
+    from torch.distributions import Distribution
 
 _TORCH_SUPPORTED = ("torch.distributions.MultivariateNormal, LowRankMultivariateNormal, "
                     "Independent(Normal, reinterpreted_batch_ndims=1) or Normal")
@@ -36,9 +40,39 @@ _TORCH_SUPPORTED = ("torch.distributions.MultivariateNormal, LowRankMultivariate
 def from_torch(dist: Any) -> Gaussian:
     """The Gaussian of a ``torch.distributions`` normal, with the same batch shape.
 
-    Supported: ``MultivariateNormal`` (any batch shape, event (d,)), ``LowRankMultivariateNormal``,
-    ``Independent(Normal, 1)`` (a diagonal Gaussian, event (d,)) and ``Normal`` (event (), read
-    as d = 1). Raises :class:`~gaussdiv.GaussianError` for any other distribution.
+    Read through the public parameters, without refactorising: the same density N(x; μ, Σ),
+    eq. (4). Every gaussdiv function of Gaussians also takes these objects directly.
+
+    Args:
+        dist: a ``MultivariateNormal`` (any batch shape, event (d,)),
+            ``LowRankMultivariateNormal``, ``Independent(Normal, 1)`` (a diagonal Gaussian,
+            event (d,)) or ``Normal`` (event (), read as d = 1).
+
+    Returns:
+        A :class:`~gaussdiv.Gaussian` of batch shape ``dist.batch_shape`` holding torch tensors
+        of the distribution's dtype and device, in the autograd graph: a full covariance from
+        ``scale_tril`` (however the MVN was built), a low-rank W Wᵀ + diag(v), or a diagonal.
+        A parameter torch expanded over the batch (stride 0) stays shared.
+
+    Raises:
+        GaussianError: any other distribution (or object), or ``Independent(Normal)`` with
+            ``reinterpreted_batch_ndims`` other than 1.
+        NonFiniteError: a parameter has a NaN or infinite entry (possible with
+            ``validate_args=False``).
+        NotPositiveDefiniteError: a scale or factor is not positive (likewise).
+
+    Examples:
+        >>> import torch, gaussdiv
+        >>> mvn = torch.distributions.MultivariateNormal(torch.zeros(3, 2), torch.eye(2))
+        >>> g = gaussdiv.from_torch(mvn)
+        >>> g.batch_shape, g.dim, type(g.cov).__name__, g.dtype
+        ((3,), 2, 'FullCovariance', torch.float32)
+        >>> normal = torch.distributions.Normal(torch.ones(2), torch.ones(2))
+        >>> diag = torch.distributions.Independent(normal, 1)
+        >>> type(gaussdiv.from_torch(diag).cov).__name__
+        'DiagonalCovariance'
+        >>> gaussdiv.kl(diag, mvn)  # converted by kl itself: ½ ‖μ₁ − μ₂‖² = 1
+        tensor([1., 1., 1.])
     """
     if "torch" not in sys.modules:  # then ``dist`` cannot be a torch distribution
         raise _unsupported(dist, _TORCH_SUPPORTED)
@@ -65,8 +99,31 @@ def from_torch(dist: Any) -> Gaussian:
 def from_scipy(frozen: Any) -> Gaussian:
     """The Gaussian of a frozen ``scipy.stats.multivariate_normal(mean, cov)`` (NumPy, no batch).
 
-    Reads the public ``mean`` and ``cov``; a singular covariance (``allow_singular=True``) is
-    rejected with :class:`~gaussdiv.NotPositiveDefiniteError`.
+    Reads the public ``mean`` and ``cov``: ``Gaussian(frozen.mean, frozen.cov)``, the same
+    density N(x; μ, Σ), eq. (4). Every gaussdiv function of Gaussians also takes frozen
+    objects directly.
+
+    Args:
+        frozen: a frozen ``scipy.stats.multivariate_normal``.
+
+    Returns:
+        An unbatched :class:`~gaussdiv.Gaussian` of NumPy float64 arrays with a full
+        covariance, dimension d = ``len(frozen.mean)``.
+
+    Raises:
+        GaussianError: ``frozen`` is not a frozen ``multivariate_normal``.
+        NotPositiveDefiniteError: its covariance is singular (``allow_singular=True``).
+        ImportError: SciPy is not installed.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> from scipy import stats
+        >>> frozen = stats.multivariate_normal([0.0, 1.0], [[2.0, 0.0], [0.0, 1.0]])
+        >>> g = gaussdiv.from_scipy(frozen)
+        >>> g.batch_shape, g.dim
+        ((), 2)
+        >>> bool(np.isclose(gaussdiv.log_prob(g, [1.0, 1.0]), frozen.logpdf([1.0, 1.0])))
+        True
     """
     from scipy import stats
 
@@ -75,12 +132,39 @@ def from_scipy(frozen: Any) -> Gaussian:
     return Gaussian(frozen.mean, frozen.cov)
 
 
-def to_torch(g: Gaussian) -> Any:
-    """The ``torch.distributions`` normal of a Gaussian, with its batch shape: diagonal →
-    ``Independent(Normal(loc, std), 1)``, low-rank → ``LowRankMultivariateNormal``, a precision
-    → ``MultivariateNormal(precision_matrix=Λ)``, every other structure →
-    ``MultivariateNormal(scale_tril=L)`` (the structure's own factor where it has one).
-    NumPy Gaussians are converted with ``torch.as_tensor``; ``from_torch`` reads each back."""
+def to_torch(g: Gaussian) -> Distribution:
+    """The ``torch.distributions`` normal of a Gaussian, with its batch shape.
+
+    The same density N(x; μ, Σ), eq. (4), in the form torch holds best for each structure.
+
+    Args:
+        g: a NumPy or torch Gaussian, batch shape B, dimension d.
+
+    Returns:
+        A distribution of batch shape B and event shape (d,): diagonal →
+        ``Independent(Normal(loc, std), 1)``, low-rank → ``LowRankMultivariateNormal``, a
+        precision → ``MultivariateNormal(precision_matrix=Λ)``, every other structure →
+        ``MultivariateNormal(scale_tril=L)`` (the structure's own factor where it has one;
+        dense d×d for a Kronecker product). Torch tensors are used as they are (dtype, device,
+        graph); NumPy arrays are copied with ``torch.as_tensor`` (same dtype).
+        :func:`from_torch` reads each back.
+
+    Raises:
+        TypeError: g is not a Gaussian.
+        GaussianError: g holds arrays of another framework (JAX).
+        ImportError: torch is not installed.
+
+    Examples:
+        >>> import numpy as np, torch, gaussdiv
+        >>> dist = gaussdiv.to_torch(gaussdiv.Gaussian(np.zeros(2), np.eye(2)))
+        >>> type(dist).__name__, dist.loc.dtype
+        ('MultivariateNormal', torch.float64)
+        >>> round(float(dist.log_prob(torch.zeros(2))), 6)  # −½ (2 ln 2π) = −ln 2π
+        -1.837877
+        >>> diag = gaussdiv.Gaussian.diag(np.zeros((4, 2)), var=np.ones((4, 2)))
+        >>> type(gaussdiv.to_torch(diag)).__name__, gaussdiv.to_torch(diag).batch_shape
+        ('Independent', torch.Size([4]))
+    """
     import torch
     from torch import distributions as td
 
@@ -105,8 +189,34 @@ def to_torch(g: Gaussian) -> Any:
     return td.MultivariateNormal(loc, scale_tril=tensor(g.scale_tril))
 
 
-def to_scipy(g: Gaussian) -> Any:
-    """A frozen ``scipy.stats.multivariate_normal(mean, cov)`` of one (unbatched) Gaussian."""
+def to_scipy(g: Gaussian) -> multivariate_normal_frozen:
+    """A frozen ``scipy.stats.multivariate_normal(mean, cov)`` of one (unbatched) Gaussian.
+
+    The same density N(x; μ, Σ), eq. (4), with Σ formed as a dense d×d matrix whatever the
+    structure.
+
+    Args:
+        g: an unbatched Gaussian of any framework and structure (its arrays are copied to the
+            host as NumPy).
+
+    Returns:
+        A frozen ``multivariate_normal`` with ``mean`` μ (d,) and ``cov`` Σ (d, d) as NumPy
+        arrays; :func:`from_scipy` reads it back.
+
+    Raises:
+        TypeError: g is not a Gaussian.
+        GaussianError: g is batched (index it first, e.g. ``to_scipy(g[0])``).
+        ImportError: SciPy is not installed.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> frozen = gaussdiv.to_scipy(gaussdiv.Gaussian.diag(np.zeros(2), var=[1.0, 4.0]))
+        >>> frozen.cov
+        array([[1., 0.],
+               [0., 4.]])
+        >>> round(float(frozen.logpdf([0.0, 0.0])), 6)  # −½ (2 ln 2π + ln 4) = −ln 4π
+        -2.531024
+    """
     from scipy import stats
 
     if not isinstance(g, Gaussian):

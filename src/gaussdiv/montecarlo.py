@@ -15,6 +15,7 @@ from gaussdiv.density import log_ratio
 from gaussdiv.errors import GaussianError
 from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, entry_point
 from gaussdiv.numerics.series import excess_log1p
+from gaussdiv.types import Array, ArrayLike
 
 #: Sampling units per chunk in :func:`kl_mc` and :func:`js_mc`, per batch element: memory stays
 #: O(chunk · batch · d).
@@ -37,33 +38,70 @@ _LN2 = math.log(2.0)
 class MonteCarloEstimate:
     """A Monte Carlo mean with its standard error.
 
+    Returned by :func:`kl_mc`, :func:`js_mc` and :func:`mixture_kl` (``method="mc"``).
+
     Attributes:
-        value: the sample mean, shape (*batch) (a NumPy scalar for one NumPy pair).
-        stderr: its standard error s/√m, same shape, with s² the sample variance of the m
-            i.i.d. units averaged (single draws; antithetic pairs; for :func:`js_mc`, pairs of
-            one draw from P and one from Q).
+        value: the sample mean, shape (*batch) (a NumPy scalar for one NumPy pair), in the
+            inputs' framework and dtype.
+        stderr: its standard error s/√m, ≥ 0, same shape, with s² the sample variance of the
+            m i.i.d. units averaged (single draws; antithetic pairs; for :func:`js_mc`, pairs
+            of one draw from P and one from Q).
         n: the number of draws per batch element (for :func:`js_mc`: from each of P and Q).
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian(np.zeros(2), np.eye(2))
+        >>> q = gaussdiv.Gaussian(np.ones(2), 2 * np.eye(2))
+        >>> est = gaussdiv.kl_mc(p, q, n=100_000, seed=0)
+        >>> est.n, round(float(est.value), 2)  # KL(P‖Q) = ln 2 = 0.693…
+        (100000, 0.69)
+        >>> bool(abs(est.zscore(gaussdiv.kl(p, q))) < 4)  # within 4 standard errors
+        True
     """
 
-    value: Any
-    stderr: Any
+    value: Array
+    stderr: Array
     n: int
 
-    def zscore(self, exact: Any) -> Any:
+    def zscore(self, exact: ArrayLike) -> Array:
         """(value − exact) / stderr: how many standard errors the estimate is from ``exact``."""
         return (self.value - exact) / self.stderr
 
 
 @entry_point
-def sample(p: Gaussian, n: int, seed: Any = None) -> Any:
-    """Draw n points X = μ + S Z with S Sᵀ = Σ and Z standard normal.
+def sample(p: Gaussian, n: int, seed: Any = None) -> Array:
+    """Draw n points from P: X = μ + S Z with S Sᵀ = Σ and Z standard normal.
+
+    S is the structure's own square root: the Cholesky factor L of a dense Σ (L⁻ᵀ for a
+    precision Λ = L Lᵀ), √v for a diagonal, [diag(√v), W] with Z of length d + k for a
+    low-rank W Wᵀ + diag(v), the Kronecker product of the two factors' Cholesky factors;
+    differentiable in μ and Σ (reparameterised).
 
     Args:
-        seed: an int, None, or the framework's own generator (``np.random.Generator``,
-            ``torch.Generator``, a ``jax.random`` key).
+        p: the Gaussian N(μ, Σ), batch shape B, dimension d.
+        n: the number of draws per batch element, a positive integer.
+        seed: None (fresh randomness), a non-negative integer, or the framework's own
+            generator (``np.random.Generator``, ``torch.Generator``, a ``jax.random`` key).
 
     Returns:
-        Array of shape (n, *batch_shape, d) in the Gaussian's framework, dtype and device.
+        Array of shape (n, *B, d) in the Gaussian's framework, dtype and device.
+
+    Raises:
+        TypeError: p is not a Gaussian (nor a torch / SciPy normal).
+        GaussianError: n is not a positive integer; the draws would need more than 2⁶²
+            bytes; seed is not one of the kinds above.
+
+    Cost: n colourings S Z per batch element: O(d²) each for a dense Σ, O(d) diagonal,
+    O(d k) low-rank, O(d (m₁ + m₂)) for a Kronecker product of m₁×m₁ and m₂×m₂ factors.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian(np.zeros((3, 2)), np.eye(2))  # batch shape (3,), d = 2
+        >>> gaussdiv.sample(p, 4, seed=0).shape
+        (4, 3, 2)
+        >>> x = gaussdiv.sample(gaussdiv.Gaussian([1.0], [[4.0]]), 100_000, seed=0)
+        >>> np.round([x.mean(), x.var()], 1)  # μ = 1, Σ = 4
+        array([1., 4.])
     """
     check_gaussian(p, "p")
     n = _check_count(n, "n")
@@ -80,10 +118,12 @@ def sample(p: Gaussian, n: int, seed: Any = None) -> Any:
 def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
           chunk: int = DEFAULT_CHUNK, estimator: Estimator = "k1",
           antithetic: bool = False, max_n: int = MAX_DRAWS) -> MonteCarloEstimate:
-    """Monte Carlo estimate of KL(P‖Q) = E_{X∼P}[ln p(X)/q(X)] (eq. 11).
+    """Monte Carlo estimate of KL(P‖Q) = E_{X∼P}[ln p(X)/q(X)] (eq. 11) with its stderr.
 
-    With the log-ratio ℓ = ln q(X) − ln p(X) at X ∼ P (note the sign: E[ℓ] = −KL), the estimate
-    is the mean of one of the per-sample values
+    The definition itself, by sampling: X₁…Xₙ ∼ P, the log-ratios of eq. (10) at them
+    (:func:`log_ratio`), and their sample mean with standard error s/√n. With the log-ratio
+    ℓ = ln q(X) − ln p(X) at X ∼ P (note the sign: E[ℓ] = −KL), the estimate is the mean of
+    one of the per-sample values
 
     - ``"k1"``: −ℓ = ln p(X)/q(X), the definition itself; unbiased; takes both signs; its
       variance Var_P[ℓ] ≈ 2 KL as P → Q, so its relative standard error is ≈ √(2/(n KL)).
@@ -110,7 +150,8 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
     at all for μ₁ = μ₂, where both draws of a pair give the same value).
 
     Args:
-        p, q: batch shapes B₁, B₂ (broadcast), one framework and d.
+        p: P = N(μ₁, Σ₁), batch shape B₁, dimension d.
+        q: Q = N(μ₂, Σ₂), batch shape B₂ (broadcasts with B₁), same d and framework.
         n: draws from P per batch element, ≥ 2; with ``antithetic``, even and ≥ 4 (n/2 pairs).
         seed: as for :func:`sample`.
         chunk: sampling units (draws, or antithetic pairs) per chunk. Samples are drawn and
@@ -122,9 +163,33 @@ def kl_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
             with the time it would take.
 
     Returns:
-        :class:`MonteCarloEstimate` with value and stderr of shape broadcast(B₁, B₂) and n.
-        Cost: n draws and n log-ratios: one color and two whitenings per draw (O(d²) for
-        dense Σ, less for structured ones), plus O(1) elementwise work per value.
+        :class:`MonteCarloEstimate` with value and stderr of shape broadcast(B₁, B₂) (NumPy
+        scalars for one NumPy pair) in the pair's framework and dtype, and n. The k1 value
+        takes both signs; k2 and k3 values are ≥ 0.
+
+    Raises:
+        TypeError: p or q is not a Gaussian (nor a torch / SciPy normal).
+        BackendMismatchError: p and q hold arrays of different frameworks.
+        DimensionMismatchError: p and q have different d.
+        ShapeError: B₁ and B₂ do not broadcast.
+        GaussianError: n, chunk or max_n is not a positive integer; n > max_n; n < 2 (odd or
+            < 4 with ``antithetic``); an unknown estimator; antithetic not a bool; a bad seed.
+
+    Cost: n draws and n log-ratios: one colouring and two whitenings per draw (O(d²) for a
+    dense Σ, O(d) diagonal, O(d k) low-rank, O(d (m₁ + m₂)) Kronecker), plus O(1) elementwise
+    work per value; memory O(chunk · batch · d).
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian(np.zeros(2), np.eye(2))
+        >>> q = gaussdiv.Gaussian(np.ones(2), 2 * np.eye(2))
+        >>> exact = gaussdiv.kl(p, q)  # ½ (2 ln 2 + 1 + 1 − 2) = ln 2
+        >>> est = gaussdiv.kl_mc(p, q, n=100_000, seed=0)
+        >>> bool(abs(est.value - exact) < 4 * est.stderr)
+        True
+        >>> pairs = gaussdiv.kl_mc(p, q, n=100_000, seed=0, antithetic=True)
+        >>> bool(abs(pairs.value - exact) < 4 * pairs.stderr), pairs.n
+        (True, 100000)
     """
     check_pair(p, q)
     n = _check_draws(n, max_n)
@@ -177,15 +242,37 @@ def js_mc(p: Gaussian, q: Gaussian, n: int = 100_000, seed: Any = None,
     JS(P, P) (one Gaussian passed twice) is exactly 0: every r is 0.
 
     Args:
-        p, q: batch shapes B₁, B₂ (broadcast), one framework and d.
+        p: P, batch shape B₁, dimension d.
+        q: Q, batch shape B₂ (broadcasts with B₁), same d and framework.
         n: draws from each of P and Q per batch element, ≥ 2.
         seed: as for :func:`sample` (one stream for the draws from P and Q).
         chunk: units (one draw from each of P and Q) per chunk: memory O(chunk · batch · d).
         max_n: as for :func:`kl_mc`.
 
     Returns:
-        :class:`MonteCarloEstimate` with value and stderr of shape broadcast(B₁, B₂) and n.
-        Cost: 2n draws and 2n log-ratios, twice :func:`kl_mc` at the same n.
+        :class:`MonteCarloEstimate` with value and stderr of shape broadcast(B₁, B₂) (NumPy
+        scalars for one NumPy pair) in the pair's framework and dtype, and n; the value is at
+        most ln 2 (beyond rounding) and may fall slightly below 0 for P ≈ Q.
+
+    Raises:
+        TypeError: p or q is not a Gaussian (nor a torch / SciPy normal).
+        BackendMismatchError: p and q hold arrays of different frameworks.
+        DimensionMismatchError: p and q have different d.
+        ShapeError: B₁ and B₂ do not broadcast.
+        GaussianError: n, chunk or max_n is not a positive integer; n > max_n; n < 2; a bad
+            seed.
+
+    Cost: 2n draws and 2n log-ratios, twice :func:`kl_mc` at the same n; memory
+    O(chunk · batch · d).
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian(np.zeros(2), np.eye(2))
+        >>> far = gaussdiv.Gaussian(np.full(2, 100.0), np.eye(2))
+        >>> round(float(gaussdiv.js_mc(p, far, n=1000, seed=0).value), 6)  # no overlap: ln 2
+        0.693147
+        >>> float(gaussdiv.js_mc(p, p, n=1000, seed=0).value)  # every r is 0
+        0.0
     """
     check_pair(p, q)
     n = _check_draws(n, max_n)
@@ -269,11 +356,19 @@ def _check_draws(n: Any, max_n: Any) -> int:
     """n as an int, refused above max_n with how long it would take."""
     n, cap = _check_count(n, "n"), _check_count(max_n, "max_n")
     if n > cap:
-        years = n / _DRAWS_PER_SECOND / 3.15e7
         raise GaussianError(f"n={n:.3g} draws is more than max_n={cap:.3g} (at ~1e8 draws/s "
-                            f"per batch element, about {years:.2g} years); pass a larger max_n "
-                            "to run it")
+                            f"per batch element, about {_duration(n / _DRAWS_PER_SECOND)}); "
+                            "pass a larger max_n to run it")
     return n
+
+
+def _duration(seconds: float) -> str:
+    """A time span in the largest unit it fills: '17 minutes', '3.2e+14 years'."""
+    for unit, length in (("years", 3.15e7), ("days", 86400.0), ("hours", 3600.0),
+                         ("minutes", 60.0)):
+        if seconds >= length:
+            return f"{seconds / length:.2g} {unit}"
+    return f"{seconds:.2g} seconds"
 
 
 def _check_count(n: Any, name: str) -> int:

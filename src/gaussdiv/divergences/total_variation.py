@@ -21,13 +21,55 @@ from typing import Any
 from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.renyi import bhattacharyya
 from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
+from gaussdiv.types import Array
 
 
 @entry_point
-def tv_bounds(p: Gaussian, q: Gaussian) -> tuple[Any, Any]:
-    """(lower, upper) bounds on TV(P, Q), each of shape broadcast(B₁, B₂), 0 ≤ lower ≤ TV ≤
-    upper ≤ 1; lower == upper == TV in one dimension. Cost: a Bhattacharyya distance and two
-    KLs."""
+def tv_bounds(p: Gaussian, q: Gaussian) -> tuple[Array, Array]:
+    """Lower and upper bounds on the total-variation distance TV(P, Q) = sup_A |P(A) − Q(A)|.
+
+    TV has no closed form for Gaussians in d > 1. With h² = 1 − BC (BC the
+    :func:`bhattacharyya_coefficient`, h² formed as −expm1(−D_B)), Le Cam's inequalities
+    (Tsybakov, Introduction to Nonparametric Estimation, Lemma 2.3) and Pinsker's in both
+    directions give
+
+        lower = h²,   upper = min(1, h √(2 − h²), √(KL(P‖Q)/2), √(KL(Q‖P)/2)).
+
+    In one dimension both are the exact TV = |ΔF(x₁) − ΔF(x₂)|, ΔF = F_P − F_Q at the
+    crossing points x₁, x₂ of the densities (absolute accuracy ≈ 1e-16; relative accuracy is
+    lost when TV ≪ 1e-8).
+
+    Args:
+        p: N(μ₁, Σ₁), batch shape B₁.
+        q: N(μ₂, Σ₂), batch shape B₂ broadcastable with B₁; same d and framework.
+
+    Returns:
+        A tuple (lower, upper) of two arrays of shape broadcast(B₁, B₂), each in the
+        framework and dtype rules of :func:`kl` (NumPy scalars for one NumPy pair), with
+        0 ≤ lower ≤ TV ≤ upper ≤ 1; both 0 for identical inputs, lower == upper == TV for
+        d = 1.
+
+    Raises:
+        DimensionMismatchError: p and q have different d.
+        BackendMismatchError: p and q hold arrays of different frameworks.
+        ShapeError: B₁ and B₂ do not broadcast.
+        NotPositiveDefiniteError: as for :func:`kl` and :func:`renyi`.
+        TypeError: p or q is not a Gaussian.
+
+    Cost: a :func:`bhattacharyya` distance and two :func:`kl` calls (and O(1) per element
+    for the exact 1-D value).
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> lower, upper = gaussdiv.tv_bounds(gaussdiv.Gaussian(0.0, 1.0),
+        ...                                   gaussdiv.Gaussian(1.0, 1.0))
+        >>> bool(lower == upper), round(float(lower), 6)    # d = 1: exact, 2Φ(½) − 1
+        (True, 0.382925)
+        >>> p = gaussdiv.Gaussian([0.0, 0.0], np.eye(2))
+        >>> lower, upper = gaussdiv.tv_bounds(p, gaussdiv.Gaussian([1.0, 1.0], 2 * np.eye(2)))
+        >>> bool(0 <= lower <= upper <= 1)
+        True
+    """
     check_pair(p, q)
     xp = p.ops.xp
     h2 = -xp.expm1(-bhattacharyya(p, q))

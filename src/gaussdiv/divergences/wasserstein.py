@@ -39,6 +39,7 @@ from gaussdiv.execution.refine import CANCELLATION_RATIO, refine_cancelling
 from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
 from gaussdiv.structures import Covariance, DiagonalCovariance, FullPrecision
 from gaussdiv.structures.diagonal import sum_over_dim
+from gaussdiv.types import Array, ArrayLike
 from gaussdiv.validation import check_dtype, check_finite, float_dtype
 
 #: The fast sum T + ‖μ₁ − μ₂‖² is kept where it is at least this fraction of its rounding
@@ -49,7 +50,7 @@ _FAST_MIN_FRACTION = {np.dtype(np.float64): 2.0**-7, np.dtype(np.float32): 2.0**
 
 
 @entry_point
-def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Any:
+def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
     """The 2-Wasserstein distance W₂(P, Q) (or W₂² with ``squared=True``), in closed form.
 
     W₂² = ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁^½Σ₂Σ₁^½)^½), evaluated without cancellation (see the
@@ -58,7 +59,7 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Any:
     Args:
         p: N(μ₁, Σ₁), batch shape B₁.
         q: N(μ₂, Σ₂), batch shape B₂ broadcastable with B₁; same d and framework.
-        squared: return W₂² instead of W₂.
+        squared: if true, return W₂² instead of W₂ (default False).
 
     Returns:
         Array of shape broadcast(B₁, B₂) (a NumPy scalar for one pair) in the framework and
@@ -83,6 +84,23 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Any:
     sum's as noted at ``_FAST_MIN_FRACTION``. Precisions (``FullPrecision``) enter through
     Σ = R⁻ᵀR⁻¹, accurate to ≈ κ·u: near a precision side the relative accuracy is that of
     Σ₂ − Σ₁ formed from it.
+
+    Raises:
+        DimensionMismatchError: p and q have different d.
+        BackendMismatchError: p and q hold arrays of different frameworks.
+        ShapeError: B₁ and B₂ do not broadcast.
+        NotPositiveDefiniteError: a low-rank Σ = W Wᵀ + diag(v), densified for the pair, is
+            numerically singular in its dtype (W far larger than √v); the message names it.
+        TypeError: p or q is not a Gaussian.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> p = gaussdiv.Gaussian([0.0, 0.0], np.eye(2))
+        >>> q = gaussdiv.Gaussian([1.0, 1.0], 4 * np.eye(2))
+        >>> float(gaussdiv.wasserstein(p, q, squared=True))  # ‖(1, 1)‖² + tr(I + 4I − 2·2I)
+        4.0
+        >>> float(gaussdiv.wasserstein(p, q)), float(gaussdiv.wasserstein(p, p))
+        (2.0, 0.0)
     """
     check_pair(p, q)
     ops = p.ops
@@ -95,14 +113,17 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Any:
     return result(value, p, q)
 
 
-def frechet_distance(features_a: Any, features_b: Any) -> Any:
-    """The Fréchet distance of two sets of features (FID): W₂² between the Gaussians fitted to
-    them with the FID convention — sample means and covariances with ddof = 1, as
-    ``np.cov(x, rowvar=False)`` in pytorch-fid — computed from the samples themselves.
+def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> Array:
+    """The Fréchet distance of two sets of features (FID), computed from the samples themselves.
+
+    FID = ‖x̄_a − x̄_b‖² + tr(Σ_a + Σ_b − 2(Σ_a^½Σ_bΣ_a^½)^½): W₂² between the Gaussians fitted
+    with the FID convention — sample means x̄ and covariances Σ with ddof = 1, as
+    ``np.cov(x, rowvar=False)`` in pytorch-fid.
 
     Args:
-        features_a: (n_a, d) array, one sample per row, n_a ≥ 2, finite.
-        features_b: (n_b, d) array of the same framework and d, n_b ≥ 2.
+        features_a: (n_a, d) array (or nested list), one sample per row, n_a ≥ 2, finite,
+            real or integer.
+        features_b: (n_b, d) array of the same framework and d, n_b ≥ 2, finite.
 
     Returns:
         A 0-d array of the inputs' framework (a NumPy scalar for NumPy): ≥ 0, exactly 0 for
@@ -134,8 +155,20 @@ def frechet_distance(features_a: Any, features_b: Any) -> Any:
     Raises:
         ShapeError: an input is not 2-d, or has fewer than 2 rows or no columns.
         DimensionMismatchError: the two have different numbers of columns d.
-        NonFiniteError, DtypeError, BackendMismatchError: NaN/inf entries, complex or boolean
-            dtypes, arrays of two frameworks.
+        NonFiniteError: an input has a NaN or infinite entry.
+        DtypeError: an input is complex or boolean.
+        BackendMismatchError: the two are arrays of different frameworks.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> a, b = np.array([[0.0], [2.0]]), np.array([[1.0], [3.0]])   # variances 2 and 2
+        >>> float(gaussdiv.frechet_distance(a, b))     # (1 − 2)² + 2 + 2 − 2√(2·2) = 1
+        1.0
+        >>> x = np.random.default_rng(0).standard_normal((100, 8))
+        >>> round(float(gaussdiv.frechet_distance(x, x + 1.0)), 6)   # ‖Δx̄‖² = 8
+        8.0
+        >>> float(gaussdiv.frechet_distance(x, x))
+        0.0
     """
     ops = backend_of(features_a, features_b)
     dtypes = [check_dtype(x, name, ops) for x, name in ((features_a, "features_a"),

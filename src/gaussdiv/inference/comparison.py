@@ -58,7 +58,10 @@ class TermValues(NamedTuple):
 
 @dataclass(frozen=True)
 class Estimate:
-    """One divergence estimated from the two data sets.
+    """One divergence estimated from the two data sets: a field of :class:`Comparison`.
+
+    Values are Python floats, in nats, about the Gaussians fitted to A and B: KL(A‖B) is
+    eq. (23) with μ₁, Σ₁ fitted to A and μ₂, Σ₂ to B.
 
     Attributes:
         name: ``kl_ab``, ``kl_ba`` or ``jeffreys``.
@@ -69,11 +72,26 @@ class Estimate:
         unbiased: the bias-corrected estimate before truncation — exactly unbiased for
             ``mle``/``unbiased`` fits, so slightly negative about half the time when A and B
             come from one distribution (shrinkage fits: the plug-in).
-        plugin: the divergence of the fitted Gaussians.
-        low, high: the confidence interval (None without one).
+        plugin: the divergence of the fitted Gaussians, ≥ 0 (biased upwards by about
+            #parameters/n).
+        low: the lower end of the confidence interval, ≥ 0 (None without an interval).
+        high: the upper end of the confidence interval (None without an interval).
         stderr: the standard error (delta method for maximum-likelihood and unbiased fits,
             jackknife for shrinkage).
-        terms, plugin_terms: the three KL terms, bias-corrected and plug-in (None for J).
+        terms: the three KL terms (``logdet_ratio`` ln|Σ₂|/|Σ₁|, ``trace`` tr(Σ₂⁻¹Σ₁),
+            ``mahalanobis``), bias-corrected, as a NamedTuple; None for J and for shrinkage
+            fits.
+        plugin_terms: the same three terms of the fitted Gaussians; None for J.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + [1.0, 0.0]
+        >>> e = gaussdiv.compare(a, b, bootstrap=0, permutations=0).kl_ab
+        >>> e.name, e.label, e.low <= e.value <= e.high      # truth: ½ ‖μ_a − μ_b‖² = ½
+        ('kl_ab', 'KL(A‖B)', True)
+        >>> e.terms._fields
+        ('logdet_ratio', 'trace', 'mahalanobis')
     """
 
     name: str
@@ -99,7 +117,48 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The result of :func:`compare` (see the module docstring)."""
+    """The result of :func:`compare` (see the module docstring); ``str()`` of it is a readable
+    report, ``to_dict()`` plain Python values (the CLI's JSON).
+
+    Attributes:
+        kl_ab: the :class:`Estimate` of KL(A‖B), eq. (23) with Σ₁, μ₁ fitted to A.
+        kl_ba: the :class:`Estimate` of KL(B‖A).
+        jeffreys: the :class:`Estimate` of J(A, B) = KL(A‖B) + KL(B‖A).
+        p_value: the permutation p-value of "A and B come from one distribution",
+            (1 + #{J* ≥ J})/(1 + permutations), in (0, 1]; None when ``permutations=0``.
+        columns: one :class:`ColumnShare` per column, ranked by ``drop`` (largest first).
+        a: the Gaussian fitted to A, in the data's units, named by ``names`` (NumPy,
+            float64, batch shape ()).
+        b: the Gaussian fitted to B, likewise.
+        n_a: the number of rows of A.
+        n_b: the number of rows of B.
+        estimator: the estimator used (``auto`` resolved): ``mle``, ``unbiased``,
+            ``ledoit_wolf`` or ``oas``.
+        correction: ``wishart`` (the exact bias correction of ``mle``/``unbiased`` fits) or
+            ``none`` (shrinkage fits: plug-in values).
+        interval: how the intervals were formed — ``studentized``, ``normal`` or
+            ``jackknife`` — or None when none could be given (see ``notes``).
+        confidence: the intervals' level, in (0, 1).
+        bootstrap: the bootstrap resamples the intervals used (singular ones left out; 0
+            for the normal and jackknife intervals).
+        permutations: the permutations behind ``p_value`` (0: none).
+        seed: the seed given (None: fresh randomness).
+        names: the d column names (a DataFrame's labels, else "0", "1", … by position).
+        notes: what the numbers do not show (singular resamples left out, no interval);
+            empty when there is nothing to say.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = rng.normal(size=(100, 2)), rng.normal(size=(100, 2))   # one distribution
+        >>> c = gaussdiv.compare(a, b, bootstrap=0, permutations=50, seed=0)
+        >>> c.n_a, c.n_b, c.estimator, c.correction, c.interval, c.names
+        (100, 100, 'mle', 'wishart', 'normal', ('0', '1'))
+        >>> c.jeffreys.low <= c.jeffreys.value <= c.jeffreys.high, c.p_value > 0.05
+        (True, True)
+        >>> print(str(c).splitlines()[0])
+        A: 100 rows   B: 100 rows   d = 2   estimator: mle   bias correction: wishart
+    """
 
     kl_ab: Estimate
     kl_ba: Estimate
@@ -151,10 +210,18 @@ def compare(a: Any, b: Any, *, estimator: str = "auto", bootstrap: int = 1000,
             progress: Progress | None = None) -> Comparison:
     """Compare data sets ``a`` and ``b`` (rows × columns) through their fitted Gaussians.
 
+    With A = N(μ₁, Σ₁) and B = N(μ₂, Σ₂) fitted to ``a`` and ``b`` by one estimator, it
+    estimates KL(A‖B) = ½ (ln|Σ₂|/|Σ₁| + tr(Σ₂⁻¹Σ₁) + (μ₁ − μ₂)ᵀΣ₂⁻¹(μ₁ − μ₂) − d), eq. (23),
+    KL(B‖A) and J = KL(A‖B) + KL(B‖A): bias-corrected (exactly unbiased for ``mle`` and
+    ``unbiased`` fits), with confidence intervals, the permutation p-value
+    (1 + #{J* ≥ J})/(1 + permutations) of "A and B come from one distribution", and each
+    column's part in J (see the module docstring).
+
     Args:
-        a, b: (n_a, d) and (n_b, d) observations (NumPy, torch, JAX, lists, or pandas
-            DataFrames, which are matched by column name — a different set of names is an
-            error, another order is realigned).
+        a: (n_a, d) observations (NumPy, torch, JAX, lists, or a pandas DataFrame; torch and
+            JAX data are compared in NumPy float64).
+        b: (n_b, d) observations, the same columns: DataFrames are matched by column name —
+            a different set of names is an error, another order is realigned.
         estimator: as in :func:`gaussdiv.fit`, used for both; ``auto`` is ``mle`` when both
             data sets have more than d + 2 rows (where the exact correction exists), else
             ``oas``.
@@ -168,11 +235,33 @@ def compare(a: Any, b: Any, *, estimator: str = "auto", bootstrap: int = 1000,
         progress: called with the number of resamples/permutations finished, for a bar.
 
     Returns:
-        A :class:`Comparison`; ``str()`` of it is a readable report.
+        A :class:`Comparison` of Python floats (fits ``a``/``b`` as NumPy float64 Gaussians);
+        ``str()`` of it is a readable report. Deterministic for a given ``seed``.
+
+    Raises:
+        ValueError: ``confidence`` not strictly between 0 and 1, ``bootstrap`` or
+            ``permutations`` not a whole number ≥ 0, or an unknown ``estimator``.
+        SampleError: a data set that :func:`fit` refuses (not (n, d) real numbers, a
+            non-finite value, fewer than 2 rows, a constant or collinear column), columns that
+            do not match, a bad ``columns`` entry, a column constant in both data sets, or no
+            more than d + 2 rows for an ``mle``/``unbiased`` fit — each named.
+        ImportError: a shrinkage fit (``ledoit_wolf``, ``oas``, or ``auto`` with few rows)
+            without scikit-learn.
 
     Cost: O((bootstrap + permutations) · n · d²) in matrix products for ``mle``/``unbiased``
     (n = n_a + n_b); for shrinkage, 100 scikit-learn refits for the jackknife and two per
     permutation.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> rng = np.random.default_rng(0)
+        >>> a = rng.normal(size=(200, 2))
+        >>> b = rng.normal(size=(200, 2)) + [1.0, 0.0]     # B shifted by 1 in column 0
+        >>> c = gaussdiv.compare(a, b, bootstrap=100, permutations=100, seed=0)
+        >>> round(c.jeffreys.value, 2)   # truth: J = ½ ‖Δμ‖² + ½ ‖Δμ‖² = 1 (unit covariances)
+        1.05
+        >>> c.jeffreys.low < 1.0 < c.jeffreys.high, c.p_value == 1 / 101, c.columns[0].name
+        (True, True, '0')
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence={confidence}: must be strictly between 0 and 1")

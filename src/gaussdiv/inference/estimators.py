@@ -44,26 +44,55 @@ AUTO_ROWS_PER_DIM = 10
 
 def fit(data: Any, *, estimator: str = "auto", structure: str = "full", weights: Any = None,
         scale: Any = None) -> Gaussian:
-    """The Gaussian fitted to the rows of ``data``.
+    """The Gaussian N(x̄, Σ̂) fitted to the rows xᵢ of ``data``.
+
+    With weights wᵢ (all 1 by default): x̄ = Σᵢ wᵢxᵢ / Σᵢ wᵢ and, for ``mle``,
+    Σ̂ = Σᵢ wᵢ(xᵢ − x̄)(xᵢ − x̄)ᵀ / Σᵢ wᵢ; ``unbiased`` divides the same sum by V₁ − V₂/V₁
+    (V₁ = Σ wᵢ, V₂ = Σ wᵢ²: n − 1 for unit weights); ``ledoit_wolf`` and ``oas`` shrink the
+    sample covariance towards a multiple of I in the coordinates x / ``scale`` (see the
+    module docstring, which also says what ``auto`` picks).
 
     Args:
         data: (n, d) observations: a NumPy array, torch tensor, JAX array, nested list, or a
-            pandas DataFrame (its column labels become ``feature_names``).
+            pandas DataFrame (its column labels become ``feature_names``); a 1-D array is n
+            observations of one feature.
         estimator: ``"auto"``, ``"mle"``, ``"unbiased"``, ``"ledoit_wolf"`` or ``"oas"`` (see
             the module docstring; ``ledoit-wolf`` is accepted too).
         structure: ``"full"`` (a full covariance) or ``"diag"`` (per-column variances).
         weights: (n,) non-negative weights of the rows (``mle`` and ``unbiased`` only).
-        scale: (d,) column scales for shrinkage (default: the columns' standard deviations).
+        scale: (d,) column scales for shrinkage (default: the columns' standard deviations;
+            a constant column takes the geometric mean of the others').
 
     Returns:
-        A Gaussian in the framework of ``data`` (DataFrames and lists: NumPy) and in its
-        floating dtype (integers: float64). ``mle`` and ``unbiased`` fits of torch tensors are
-        computed by torch, so gradients flow back to ``data``.
+        An unbatched Gaussian (batch shape ()) in d dimensions, held as a
+        :class:`FullCovariance` (``"full"``) or :class:`DiagonalCovariance` (``"diag"``),
+        in the framework of ``data`` (DataFrames and lists: NumPy) and in its floating dtype
+        (integers: float64). ``mle`` and ``unbiased`` fits of torch tensors are computed by
+        torch, so gradients flow back to ``data``.
 
     Raises:
-        SampleError: a non-finite value, too few rows, a constant column, a column that is a
-            linear combination of the others (for a full covariance without shrinkage), or
-            bad weights — each named.
+        SampleError: data that is not (n, d) real numbers, a non-finite value, fewer than 2
+            rows, a constant column, n ≤ d or a column that is a linear combination of the
+            others (the last two for a full covariance without shrinkage), bad weights (or
+            weights with shrinkage), or a bad ``scale`` — each named.
+        ValueError: an unknown ``estimator`` or ``structure``, or shrinkage with
+            ``structure="diag"``.
+        ImportError: ``ledoit_wolf`` or ``oas`` (also through ``auto``) without scikit-learn.
+
+    Cost: O(n d²) for the covariance and as much for the rank check of a full fit.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> x = [[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]]    # x̄ = (1, 1), each ±1
+        >>> g = gaussdiv.fit(x, estimator="mle")
+        >>> g.mean.tolist(), g.covariance_matrix.tolist()
+        ([1.0, 1.0], [[1.0, 0.0], [0.0, 1.0]])
+        >>> gaussdiv.fit(x, estimator="unbiased").variance.tolist()  # 4 / (n − 1)
+        [1.3333333333333333, 1.3333333333333333]
+        >>> rng = np.random.default_rng(0)
+        >>> big = gaussdiv.fit(rng.normal(size=(500, 3)), structure="diag")
+        >>> big.dim, isinstance(big.cov, gaussdiv.DiagonalCovariance)
+        (3, True)
     """
     return fit_samples(as_samples(data, "data"), estimator=estimator, structure=structure,
                        weights=weights, scale=scale)
@@ -134,7 +163,7 @@ def _shrunk(x: np.ndarray, estimator: str, scale: Any) -> tuple[np.ndarray, np.n
     except ImportError:
         raise ImportError(f"estimator={estimator!r} needs scikit-learn: "
                           'pip install "gaussdiv[stats]"') from None
-    s = x.std(axis=0) if scale is None else np.asarray(scale, dtype=np.float64)
+    s = _column_scales(x) if scale is None else np.asarray(scale, dtype=np.float64)
     if s.shape != (x.shape[1],) or not np.all(np.isfinite(s) & (s > 0)):
         raise SampleError(f"scale=: need {x.shape[1]} finite positive column scales, got "
                           f"{np.asarray(scale)!r}")
@@ -142,6 +171,19 @@ def _shrunk(x: np.ndarray, estimator: str, scale: Any) -> tuple[np.ndarray, np.n
     model.fit(x / s)
     cov = model.covariance_ * s[:, None] * s[None, :]
     return model.location_ * s, (cov + cov.T) / 2
+
+
+def _column_scales(x: np.ndarray) -> np.ndarray:
+    """The columns' standard deviations; a constant column (which shrinkage gives a positive
+    variance) takes the geometric mean of the others'."""
+    s = x.std(axis=0)
+    constant = s == 0
+    if constant.all():
+        raise SampleError("data: every column is constant, so shrinkage has no scale to "
+                          "shrink towards; pass scale= (the columns' units)")
+    if constant.any():
+        s = np.where(constant, np.exp(np.mean(np.log(s[~constant]))), s)
+    return s
 
 
 def check_weights(weights: Any, n: int) -> np.ndarray:

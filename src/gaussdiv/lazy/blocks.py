@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from gaussdiv.divergences.kl import KLTerms
 from gaussdiv.errors import BackendMismatchError, GaussianError
 from gaussdiv.gaussian import Gaussian
 from gaussdiv.lazy.dask_gaussian import DaskGaussian, batch_chunks
@@ -41,16 +42,30 @@ def lazy_call(function: Callable[..., Any], args: tuple[Any, ...],
         return lazy_topk(function, *args, **kwargs)
     if name == "sample":
         return lazy_sample(function, *args, **kwargs)
-    return lazy_elementwise(function, args, kwargs, pair_output=name == "tv_bounds")
+    return lazy_elementwise(function, args, kwargs)
 
 
 # ---------------------------------------------------------------- elementwise
 
 
+#: Functions whose result is several arrays of the batch shape: (how many, one chunk's result
+#: as that many arrays, the result rebuilt from (the stacked Dask array, the arguments)).
+_SEVERAL: dict[str, tuple[int, Callable[[Any], tuple[Any, ...]],
+                          Callable[[Any, tuple[Any, ...]], Any]]] = {
+    "tv_bounds": (2, tuple, lambda v, args: (v[..., 0], v[..., 1])),
+    "kl_terms": (4, lambda t: (t.logdet_ratio, t.trace, t.mahalanobis, t.kl),
+                 lambda v, args: KLTerms(v[..., 0], v[..., 1], v[..., 2], args[0].dim,
+                                         v[..., 3])),
+}
+
+
 def lazy_elementwise(function: Callable[..., Any], args: tuple[Any, ...],
-                     kwargs: dict[str, Any], pair_output: bool = False) -> Any:
-    """A function of Gaussians (and points) whose result has the broadcast batch shape."""
+                     kwargs: dict[str, Any]) -> Any:
+    """A function of Gaussians (and points) whose result has the broadcast batch shape (or
+    is several such arrays: ``_SEVERAL``)."""
     import dask.array as da
+
+    several = _SEVERAL.get(function.__name__)
 
     points_at = POINTS_AT.get(function.__name__)
     roles = ["gaussian" if isinstance(a, Gaussian | DaskGaussian) else
@@ -79,7 +94,7 @@ def lazy_elementwise(function: Callable[..., Any], args: tuple[Any, ...],
             layout.append(("eager" if role == "gaussian" else "constant", arg))
     for axis, size in enumerate(batch):
         spec += [da.arange(size, chunks=(chunks[axis],)), _BATCH[axis]]
-    out = _BATCH[:len(batch)] + ("Z" if pair_output else "")
+    out = _BATCH[:len(batch)] + ("Z" if several else "")
 
     def block(*blocks: Any) -> np.ndarray:
         starts, stops = _bounds(blocks[len(blocks) - len(batch):])
@@ -100,16 +115,14 @@ def lazy_elementwise(function: Callable[..., Any], args: tuple[Any, ...],
                 inputs.append(value)
         with _global_index(starts):
             result = function(*inputs, **kwargs)
-        if pair_output:
-            return np.stack([np.asarray(r) for r in result], -1)
+        if several:
+            return np.stack([np.asarray(r) for r in several[1](result)], -1)
         return np.asarray(result)
 
     dtype = _result_dtype(args)
     value = da.blockwise(block, out, *spec, dtype=dtype, concatenate=True,
-                         new_axes={"Z": 2} if pair_output else None)
-    if pair_output:
-        return value[..., 0], value[..., 1]
-    return value
+                         new_axes={"Z": several[0]} if several else None)
+    return several[2](value, args) if several else value
 
 
 def lazy_sample(function: Callable[..., Any], p: Any, n: int, seed: Any = None) -> Any:

@@ -33,14 +33,18 @@ from gaussdiv.matrices.routes import (
     product_entry_bytes,
 )
 from gaussdiv.matrices.tiles import plan
+from gaussdiv.types import Array
 
 
 @entry_point
 def pairwise_topk(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None, k: int, *,
                   largest: bool = False, block: int | tuple[int, int] | None = None,
-                  max_memory: int | None = None, **options: Any) -> tuple[Any, Any]:
-    """The k smallest (``largest=True``: largest) values of divergence(P_i, Q_j) over j, for
-    every P_i, and where they are.
+                  max_memory: int | None = None, **options: Any) -> tuple[Array, Array]:
+    """The k nearest (or farthest) Q_j of every P_i, by a divergence, without the full matrix.
+
+    For every i, the k smallest (``largest=True``: largest) values of D[i, j] =
+    divergence(P_i, Q_j) over j, and their indices j, streamed over the tiles of
+    :func:`pairwise`: memory O(N·k + one tile), never N × M.
 
     Args:
         divergence: as for :func:`gaussdiv.pairwise` (a function or its name).
@@ -48,15 +52,42 @@ def pairwise_topk(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None,
         Q: Gaussians of batch shape B₂ (indices count over its flattened batch); P when None.
         k: how many per P_i, 1 ≤ k ≤ the number of Q's.
         largest: the k largest instead of the k smallest.
-        block, max_memory, **options: as for :func:`gaussdiv.pairwise`.
+        block: as for :func:`gaussdiv.pairwise`.
+        max_memory: as for :func:`gaussdiv.pairwise`.
+        **options: passed to the divergence, as for :func:`gaussdiv.pairwise`.
 
     Returns:
         ``(indices, values)``, each of shape B₁ + (k,), best first: ``indices`` int64 into Q's
         flattened batch (ties in index order), ``values`` the divergence of each chosen pair by
         the single-pair function, in P's framework (differentiable where it is).
 
+    Raises:
+        GaussianError: k is not an integer from 1 to the number of Q's; and as for
+            :func:`gaussdiv.pairwise` (an unknown name, a bad ``block`` or ``max_memory``, the
+            divergence's own option errors).
+        TypeError: P or Q is not a Gaussian, or ``divergence`` is neither a function nor a
+            string.
+        BackendMismatchError: P and Q hold arrays of different frameworks.
+        DimensionMismatchError: P and Q have different d (or differently named coordinates).
+
+    Cost: that of :func:`gaussdiv.pairwise` on the same pairs (KL by the product route), plus
+    a partial sort per tile row and N·k single-pair evaluations for ``values``.
+
     Entries are ranked by values accurate to 2⁹u relative (exact where the product route's
     bound does not resolve them); pairs closer than that may come in either order.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> P = gaussdiv.Gaussian(np.array([[0.0], [1.0], [3.0]]), np.ones((3, 1, 1)))
+        >>> indices, values = gaussdiv.pairwise_topk("kl", P, None, 2)
+        >>> indices  # each P_i itself first (KL 0), then its nearest other
+        array([[0, 1],
+               [1, 0],
+               [2, 1]])
+        >>> values  # (μᵢ − μⱼ)²/2
+        array([[0. , 0.5],
+               [0. , 0.5],
+               [0. , 2. ]])
     """
     function = resolve(divergence)
     p, q, _ = flat_pair(P, Q)

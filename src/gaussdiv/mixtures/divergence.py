@@ -36,6 +36,7 @@ from gaussdiv.errors import GaussianError
 from gaussdiv.gaussian import check_same_space
 from gaussdiv.mixtures.mixture import GaussianMixture, log_overlaps, logsumexp
 from gaussdiv.montecarlo import DEFAULT_CHUNK, MonteCarloEstimate, _check_count, _streamed_mean
+from gaussdiv.types import Array
 
 Method = Literal["mc", "variational", "product", "matched", "variational_upper"]
 METHODS: tuple[str, ...] = ("mc", "variational", "product", "matched", "variational_upper")
@@ -47,8 +48,12 @@ VARIATIONAL_MAX_ITERATIONS = 500
 
 
 def mixture_kl(f: GaussianMixture, g: GaussianMixture, method: Method = "variational",
-               n: int | None = None, seed: Any = None, chunk: int = DEFAULT_CHUNK) -> Any:
-    """KL(f‖g) between Gaussian mixtures (batched), by ``method``:
+               n: int | None = None, seed: Any = None,
+               chunk: int = DEFAULT_CHUNK) -> Array | MonteCarloEstimate:
+    """KL(f‖g) = E_f[ln f(X)/g(X)] between Gaussian mixtures (batched), by ``method``.
+
+    The definition is eq. (11) with mixture densities, which has no closed form; every method
+    below is built from the components' exact KL (eq. (23)), entropies and overlaps:
 
     - ``"mc"``: E_f[ln f(X)/g(X)] from n draws of f (default 100 000; chunked, ``seed`` as for
       :func:`gaussdiv.sample`): a :class:`gaussdiv.MonteCarloEstimate` with its standard error.
@@ -63,14 +68,56 @@ def mixture_kl(f: GaussianMixture, g: GaussianMixture, method: Method = "variati
     - ``"variational_upper"``: the iterated variational upper bound (see the module doc), a
       proven upper bound; exact for one component each.
 
-    Returns an array of shape broadcast(f.batch_shape, g.batch_shape) (a MonteCarloEstimate
-    for ``"mc"``). Cost: K×L (and K×K) component KLs, or overlaps for ``"product"``.
+    Args:
+        f: the mixture Σ_a π_a f_a, K components, batch shape B₁, dimension d.
+        g: the mixture Σ_b ω_b g_b, L components, batch shape B₂ (broadcasts with B₁), same d
+            and framework.
+        method: ``"variational"`` (default), ``"mc"``, ``"product"``, ``"matched"`` or
+            ``"variational_upper"``.
+        n: draws for ``"mc"``, ≥ 2 (default 100 000); ignored by the other methods.
+        seed: for ``"mc"``, as for :func:`gaussdiv.sample`.
+        chunk: for ``"mc"``, draws per chunk (memory O(chunk · batch · K · d)).
+
+    Returns:
+        Array of shape broadcast(B₁, B₂) in the mixtures' framework and dtype (a NumPy scalar
+        for one NumPy pair); ≥ 0 only for ``"variational_upper"`` (the others can be
+        negative). For ``"mc"``, a :class:`gaussdiv.MonteCarloEstimate` of that shape.
+
+    Raises:
+        TypeError: f or g is not a :class:`gaussdiv.GaussianMixture`.
+        BackendMismatchError: f and g hold arrays of different frameworks.
+        DimensionMismatchError: f and g have different d.
+        GaussianError: B₁ and B₂ do not broadcast; an unknown method; for ``"mc"``, n or chunk
+            not a positive integer, n < 2, or a bad seed.
+        NotPositiveDefiniteError: a component's covariance is numerically singular, so a
+            component KL is undefined in the dtype.
+
+    Cost: ``"variational"`` K·K + K·L component KLs (each that pair's closed-form cost, O(d³)
+    dense, O(d) diagonal); ``"matched"`` K·L; ``"variational_upper"`` K·L, then at most
+    500 O(K·L) iterations; ``"product"`` K·K + K·L overlaps, O(d³) each (Σ_a + Σ_b formed
+    densely); ``"mc"`` n draws from every component of f (K·n colourings) and n(K + L)
+    component log-densities.
 
     Measured on 300 random 1-D pairs of 1–4 components against mpmath quadrature
     (``benchmarks/accuracy_mixtures.py``), |error| median / 90th percentile in nats:
     variational 0.079 / 0.50 (7 % of the values negative), matched 0.28 / 0.91 (17 %
     negative), product 0.76 / 23 (13 % negative), variational_upper 0.22 / 0.90 (never below
     the truth).
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> one = lambda mean: gaussdiv.GaussianMixture([1.0], gaussdiv.Gaussian([[mean]],
+        ...                                                                       [[[1.0]]]))
+        >>> float(gaussdiv.mixture_kl(one(1.0), one(0.0)))  # one component each: (μ₁ − μ₂)²/2
+        0.5
+        >>> float(gaussdiv.mixture_kl(one(1.0), one(0.0), method="product"))  # not KL: /4
+        0.25
+        >>> f = gaussdiv.GaussianMixture([0.5, 0.5], gaussdiv.Gaussian([[-1.0], [1.0]],
+        ...                                                            [[[1.0]], [[1.0]]]))
+        >>> est = gaussdiv.mixture_kl(f, one(0.0), method="mc", n=100_000, seed=0)
+        >>> lower, upper = gaussdiv.mixture_kl_bounds(f, one(0.0))
+        >>> bool(lower <= est.value <= upper)
+        True
     """
     _check_mixtures(f, g)
     if not isinstance(method, str) or method not in METHODS:
@@ -97,14 +144,46 @@ def mixture_kl(f: GaussianMixture, g: GaussianMixture, method: Method = "variati
     return variational_upper_bound(f, g)
 
 
-def mixture_kl_bounds(f: GaussianMixture, g: GaussianMixture) -> tuple[Any, Any]:
-    """(lower, upper) with lower ≤ KL(f‖g) ≤ upper, proven (derivations in the module doc):
+def mixture_kl_bounds(f: GaussianMixture, g: GaussianMixture) -> tuple[Array, Array]:
+    """Proven bounds (lower, upper) with lower ≤ KL(f‖g) ≤ upper between Gaussian mixtures.
 
-    lower = max(0, Σ_a π_a (ln π_a − H_a − ln Σ_b ω_b t_ab)),
-    upper = min(Σ_a π_a (ln Σ_α π_α z_aα − ln Σ_b ω_b e^{−H_a − KL_ab}), the iterated
-            variational upper bound).
+    By Jensen's inequality on KL(f‖g) = E_f[ln f] − E_f[ln g] (derivations in the module doc),
+    with H_a = H(f_a) (eq. (24)), KL_ab = KL(f_a‖g_b) (eq. (23)), z_aα = ∫f_a f_α and
+    t_ab = ∫f_a g_b = N(μ_a; μ_b, Σ_a + Σ_b):
 
-    Each of shape broadcast(f.batch_shape, g.batch_shape).
+        lower = max(0, Σ_a π_a (ln π_a − H_a − ln Σ_b ω_b t_ab)),
+        upper = min(Σ_a π_a (ln Σ_α π_α z_aα − ln Σ_b ω_b e^{−H_a − KL_ab}),
+                    the iterated variational upper bound, mixture_kl's "variational_upper").
+
+    Args:
+        f: the mixture Σ_a π_a f_a, K components, batch shape B₁, dimension d.
+        g: the mixture Σ_b ω_b g_b, L components, batch shape B₂ (broadcasts with B₁), same d
+            and framework.
+
+    Returns:
+        ``(lower, upper)``, each an array of shape broadcast(B₁, B₂) in the mixtures'
+        framework and dtype (NumPy scalars for one NumPy pair); 0 ≤ lower ≤ upper (up to
+        rounding).
+
+    Raises:
+        TypeError: f or g is not a :class:`gaussdiv.GaussianMixture`.
+        BackendMismatchError: f and g hold arrays of different frameworks.
+        DimensionMismatchError: f and g have different d.
+        GaussianError: B₁ and B₂ do not broadcast.
+        NotPositiveDefiniteError: a component's covariance is numerically singular.
+
+    Cost: K·L component KLs and entropies, K·K + K·L overlaps (O(d³) each, formed densely),
+    and the variational iterations (at most 500, O(K·L) each).
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> f = gaussdiv.GaussianMixture([1.0], gaussdiv.Gaussian([[1.0]], [[[1.0]]]))
+        >>> g = gaussdiv.GaussianMixture([1.0], gaussdiv.Gaussian([[0.0]], [[[1.0]]]))
+        >>> lower, upper = gaussdiv.mixture_kl_bounds(f, g)
+        >>> float(upper)  # one component each: the upper bound is KL = (μ₁ − μ₂)²/2
+        0.5
+        >>> bool(0 <= lower <= 0.5)
+        True
     """
     _check_mixtures(f, g)
     ops = f.ops

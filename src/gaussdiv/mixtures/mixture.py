@@ -20,6 +20,7 @@ from gaussdiv.divergences.kl import entropy
 from gaussdiv.errors import DimensionMismatchError, GaussianError, NonFiniteError, ShapeError
 from gaussdiv.gaussian import Gaussian, check_gaussian, stack
 from gaussdiv.montecarlo import _check_count, _draw
+from gaussdiv.types import Array, ArrayLike
 from gaussdiv.validation import first_true
 
 #: |Σ_a π_a − 1| allowed before the weights are taken as a distribution (they are then divided
@@ -28,7 +29,10 @@ WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 class GaussianMixture:
-    """f = Σ_a π_a N(μ_a, Σ_a), or a batch of mixtures; immutable.
+    """A Gaussian mixture f = Σ_a π_a N(μ_a, Σ_a), or a batch of mixtures; immutable.
+
+    Its density is ln f(x) = logsumexp_a (ln π_a + ln N(x; μ_a, Σ_a)), each term by eq. (8);
+    :func:`mixture_kl` and :func:`mixture_kl_bounds` compare two mixtures.
 
     Args:
         weights: π (*batch, K), ≥ 0, summing to 1 within :data:`WEIGHT_SUM_TOLERANCE` along
@@ -40,11 +44,32 @@ class GaussianMixture:
         weights: the normalised π (*batch, K) in the components' framework and dtype.
         log_weights: ln π (−inf for zero weights).
         components: the Gaussians (*batch, K).
+
+    Raises:
+        TypeError: components is not a Gaussian.
+        ShapeError: components is unbatched (no K axis), the weights' last axis is not K,
+            or the weights' batch does not broadcast with the components'.
+        NonFiniteError: a weight is NaN or infinite.
+        GaussianError: a weight is negative, or the weights do not sum to 1 within
+            :data:`WEIGHT_SUM_TOLERANCE`.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> components = gaussdiv.Gaussian([[-1.0], [1.0]], [[[1.0]], [[1.0]]])  # K = 2, d = 1
+        >>> f = gaussdiv.GaussianMixture([0.5, 0.5], components)
+        >>> f.n_components, f.dim, f.batch_shape
+        (2, 1, ())
+        >>> round(float(f.log_prob([0.0])), 6)  # ln N(0; ±1, 1) = −½ (ln 2π + 1)
+        -1.418939
+        >>> f.covariance()  # law of total covariance: 1 + 1
+        array([[2.]])
+        >>> f.sample(5, seed=0).shape
+        (5, 1)
     """
 
     __slots__ = ("components", "log_weights", "weights")
 
-    def __init__(self, weights: Any, components: Gaussian) -> None:
+    def __init__(self, weights: ArrayLike, components: Gaussian) -> None:
         check_gaussian(components, "components")
         if components.ndim < 1:
             raise ShapeError("components must have a batch axis of the K components; got an "
@@ -110,6 +135,7 @@ class GaussianMixture:
     # ------------------------------------------------------------------ properties
     @property
     def dim(self) -> int:
+        """d, the dimension of the components."""
         return self.components.dim
 
     @property
@@ -119,11 +145,14 @@ class GaussianMixture:
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
+        """The shape of the batch of mixtures (the weights' and components' leading axes,
+        broadcast)."""
         return np.broadcast_shapes(tuple(self.weights.shape[:-1]),
                                    self.components.batch_shape[:-1])
 
     @property
     def ops(self) -> Any:
+        """The array framework's backend (internal: that of the components)."""
         return self.components.ops
 
     def __repr__(self) -> str:
@@ -134,17 +163,17 @@ class GaussianMixture:
         raise AttributeError("GaussianMixture is immutable; build a new one instead")
 
     # ------------------------------------------------------------------ densities and draws
-    def component_log_prob(self, x: Any) -> Any:
+    def component_log_prob(self, x: ArrayLike) -> Array:
         """ln π_a + ln N(x; μ_a, Σ_a), shape broadcast(x.shape[:-1], batch) + (K,)."""
         xs = self.ops.asarray(x, self.components.cov.dtype, like=self.components.mean)
         return self.log_weights + gaussian_log_prob(self.components, xs[..., None, :])
 
-    def log_prob(self, x: Any) -> Any:
+    def log_prob(self, x: ArrayLike) -> Array:
         """ln f(x) = logsumexp_a (ln π_a + ln N(x; μ_a, Σ_a)) for points x (..., d), the leading
         shape broadcasting with the batch; shape broadcast(x.shape[:-1], batch)."""
         return logsumexp(self.ops, self.component_log_prob(x))
 
-    def sample(self, n: int, seed: Any = None) -> Any:
+    def sample(self, n: int, seed: Any = None) -> Array:
         """n draws per mixture, (n, *batch, d): a component a ∼ π, then X ∼ N(μ_a, Σ_a).
 
         Draws one point from every component and keeps the chosen one (K× the work of one
@@ -171,11 +200,11 @@ class GaussianMixture:
         return ops.sum(points * onehot[..., None], -2)
 
     # ------------------------------------------------------------------ moments
-    def mean(self) -> Any:
+    def mean(self) -> Array:
         """E[X] = Σ_a π_a μ_a, (*batch, d)."""
         return self.ops.sum(self.weights[..., None] * self.components.mean, -2)
 
-    def covariance(self) -> Any:
+    def covariance(self) -> Array:
         """Cov[X] = Σ_a π_a (Σ_a + (μ_a − m)(μ_a − m)ᵀ), (*batch, d, d): the law of total
         covariance, with the means centred first (no cancellation)."""
         ops = self.ops
@@ -188,7 +217,7 @@ class GaussianMixture:
         """The Gaussian with the mixture's mean and covariance (the KL(f‖·)-closest Gaussian)."""
         return Gaussian(self.mean(), self.covariance())
 
-    def entropy_bounds(self) -> tuple[Any, Any]:
+    def entropy_bounds(self) -> tuple[Array, Array]:
         """(lower, upper) on the differential entropy H(f), each (*batch):
 
         lower = −Σ_a π_a ln Σ_b π_b z_ab,  z_ab = N(μ_a; μ_b, Σ_a + Σ_b) = ∫ f_a f_b

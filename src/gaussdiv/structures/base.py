@@ -31,7 +31,42 @@ S = TypeVar("S", bound="Covariance")
 
 
 class Covariance(ABC):
-    """A batch of symmetric positive definite d×d matrices Σ, shape (*batch_shape, d, d)."""
+    """A batch of symmetric positive definite d×d matrices Σ, shape (*batch_shape, d, d).
+
+    How a :class:`Gaussian` holds its covariance (``Gaussian.cov``): each subclass keeps Σ in
+    the form it was given and answers the same questions without converting —
+    ``logdet()`` ln|Σ| (*batch); ``mahalanobis(x)`` xᵀΣ⁻¹x for x (..., d); ``color(z)`` S z
+    with S Sᵀ = Σ; ``diagonal()`` and ``inverse_diagonal()`` diag Σ and diag Σ⁻¹ (*batch, d);
+    ``matmul(X)`` Σ X; ``dense()`` Σ (*batch, d, d). The Gaussian constructors build them
+    (there is no need to build one directly); pairs of structures meet in the divergences,
+    whose cost is that of the pair (see :func:`kl`).
+
+    Per structure (construction once; then per call, for one batch element):
+
+    - :class:`FullCovariance` (``Gaussian(mean, cov)``, ``from_scale_tril``): O(d²) memory,
+      O(d³) to factor Σ, ln|Σ| O(d), xᵀΣ⁻¹x O(d²) per vector.
+    - :class:`FullPrecision` (``from_precision``, ``from_precision_tril``): the same costs;
+      Λ = Σ⁻¹ is never inverted.
+    - :class:`DiagonalCovariance` (``diag``, ``isotropic``, ``standard``): O(d) memory (O(1)
+      isotropic), everything O(d).
+    - :class:`LowRankCovariance` (``lowrank``): O(d k) memory, O(d k²) to build, xᵀΣ⁻¹x
+      O(d k).
+    - :class:`KroneckerCovariance` (``kronecker``): O(p² + q²) memory, O(p³ + q³) to build,
+      xᵀΣ⁻¹x O(d (p + q)).
+
+    Structures are frozen, and batch operations (indexing, reshaping, broadcasting, stacking,
+    pickling, JAX pytrees) map over their arrays.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> cov = gaussdiv.Gaussian.diag(np.zeros(2), var=[2.0, 8.0]).cov
+        >>> isinstance(cov, gaussdiv.Covariance), cov.dim, cov.batch_shape
+        (True, 2, ())
+        >>> round(float(cov.logdet()), 6)                 # ln 2 + ln 8 = ln 16
+        2.772589
+        >>> float(cov.mahalanobis(np.array([2.0, 4.0])))  # 2²/2 + 4²/8
+        4.0
+    """
 
     #: Array fields and how many trailing (non-batch) axes each has.
     array_fields: ClassVar[dict[str, int]] = {}

@@ -23,8 +23,26 @@ Kind = Literal["var", "std", "logvar"]
 class DiagonalCovariance(Covariance):
     """Σ = diag(v) with v held as given: ``kind`` is "var" (v), "std" (√v) or "logvar" (ln v).
 
-    ``param`` has shape (*batch, d), or (*batch, 1) for an isotropic covariance, which
-    broadcasts over the ``size`` coordinates.
+    Made by ``Gaussian.diag`` (``param`` of shape (*batch, d)), ``Gaussian.isotropic`` (v I:
+    ``param`` (*batch, 1), broadcast over the ``size`` coordinates) and
+    ``Gaussian.standard`` (I: one stored 1). Log-variances are used as logs — ln|Σ| = Σᵢ ℓᵢ,
+    xᵀΣ⁻¹x = Σᵢ (xᵢ e^(−ℓᵢ/2))² — so nothing overflows for ℓ from −700 to +700.
+
+    Cost: O(d) memory (O(1) per batch element when isotropic); ln|Σ|, xᵀΣ⁻¹x, ``color``,
+    diag Σ and diag Σ⁻¹ O(d); ``dense()`` O(d²).
+
+    Attributes:
+        kind: "var", "std" or "logvar": what ``param`` holds.
+        param: v, √v or ln v, shape (*batch, d), or (*batch, 1) for v I.
+        size: d, the dimension.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> cov = gaussdiv.Gaussian.diag(np.zeros(2), var=np.ones(2)).cov
+        >>> isinstance(cov, gaussdiv.DiagonalCovariance), cov.kind, cov.param.shape
+        (True, 'var', (2,))
+        >>> gaussdiv.Gaussian.standard(1000).cov.param.shape   # I in O(1)
+        (1,)
     """
 
     kind: Kind

@@ -241,7 +241,31 @@ class Factored(Covariance):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FullCovariance(Factored):
-    """Σ given as a matrix or as its lower Cholesky factor L (Σ = L Lᵀ)."""
+    """Σ given as a dense matrix or by its lower Cholesky factor L (Σ = L Lᵀ), (*batch, d, d).
+
+    Made by ``Gaussian(mean, cov)`` (Σ kept as given beside its factor, computed once) and
+    ``Gaussian.from_scale_tril`` (L kept: exact, nothing factored). Keeping the given Σ lets a
+    pair relation subtract Σ₁ − Σ₂ exactly when P ≈ Q; ln|Σ| = 2 Σᵢ ln Lᵢᵢ and
+    xᵀΣ⁻¹x = ‖L⁻¹x‖², both corrected to first order for the computed factor's backward error
+    where Σ is ill-conditioned (some max Σᵢᵢ/Lᵢᵢ² ≥ 4).
+
+    Cost: O(d²) memory; O(d³) once to factor a given Σ (O(d²) to check a given L), plus O(d³)
+    once for the backward-error correction where it applies; then ln|Σ| O(d), xᵀΣ⁻¹x and
+    ``color`` O(d²) per vector (a triangular solve, a product), diag Σ⁻¹ O(d³).
+
+    Attributes:
+        matrix: Σ as given, (*batch, d, d), or None when it was given by its factor.
+        factor: L, (*batch, d, d), lower triangular with a positive diagonal: given, or
+            computed at construction.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> cov = gaussdiv.Gaussian(np.zeros(2), [[4.0, 2.0], [2.0, 2.0]]).cov
+        >>> isinstance(cov, gaussdiv.FullCovariance), cov.factor.tolist()  # L = [[2, 0], [1, 1]]
+        (True, [[2.0, 0.0], [1.0, 1.0]])
+        >>> round(float(cov.logdet()), 6)                 # 2 (ln 2 + ln 1) = ln 4 = ln|Σ|
+        1.386294
+    """
 
     describes: ClassVar[str] = "covariance"
 
@@ -282,8 +306,31 @@ class FullCovariance(Factored):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FullPrecision(Factored):
-    """Σ = Λ⁻¹ with the precision Λ given as a matrix or as its lower Cholesky factor R
-    (Λ = R Rᵀ). Λ is never inverted."""
+    """Σ = Λ⁻¹, the precision Λ given as a dense matrix or by its lower Cholesky factor R
+    (Λ = R Rᵀ), (*batch, d, d). Λ is never inverted.
+
+    Made by ``Gaussian.from_precision`` (Λ kept beside its factor, computed once) and
+    ``Gaussian.from_precision_tril`` (R kept: exact). ln|Σ| = −2 Σᵢ ln Rᵢᵢ, xᵀΣ⁻¹x = ‖Rᵀx‖²
+    (a product, no solve), a draw μ + R⁻ᵀz (a triangular solve); the backward-error
+    correction is that of :class:`FullCovariance`.
+
+    Cost: as :class:`FullCovariance` — O(d²) memory, O(d³) once to factor a given Λ, ln|Σ|
+    O(d), xᵀΣ⁻¹x and ``color`` O(d²) per vector; diag Σ and ``dense()`` (Σ itself, for
+    inspection) O(d³).
+
+    Attributes:
+        matrix: Λ as given, (*batch, d, d), or None when it was given by its factor.
+        factor: R, (*batch, d, d), lower triangular with a positive diagonal: given, or
+            computed at construction.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> cov = gaussdiv.Gaussian.from_precision(np.zeros(2), [[4.0, 0.0], [0.0, 0.25]]).cov
+        >>> isinstance(cov, gaussdiv.FullPrecision)
+        True
+        >>> float(cov.mahalanobis(np.array([1.0, 2.0])))   # xᵀΣ⁻¹x = xᵀΛx = 4 · 1 + ¼ · 4
+        5.0
+    """
 
     describes: ClassVar[str] = "precision"
 

@@ -28,8 +28,30 @@ from gaussdiv.validation import (
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LowRankCovariance(Covariance):
-    """Σ = factor · factorᵀ + diag(var); factor (*batch, d, k), var (*batch, d) positive;
-    ``capacitance_tril`` the lower Cholesky factor of I + Wᵀ diag(v)⁻¹ W (*batch, k, k)."""
+    """Σ = W Wᵀ + diag(v), W (*batch, d, k), v (*batch, d) > 0; the d×d Σ is never formed.
+
+    Made by ``Gaussian.lowrank``. Everything goes through the lower Cholesky factor L_C of the
+    k×k capacitance C = I + Wᵀ D⁻¹ W (D = diag v), computed once: the Woodbury identity
+    Σ⁻¹ = D⁻¹ − D⁻¹W C⁻¹ WᵀD⁻¹ and the determinant lemma |Σ| = |D| |C|. A draw takes d + k
+    standard normals (``noise_dim``).
+
+    Cost: O(d k) memory; O(d k²) once (C and its factor); then ln|Σ| O(d + k), xᵀΣ⁻¹x and
+    ``color`` O(d k) per vector, diag Σ⁻¹ O(d k²); ``dense()`` O(d² k).
+
+    Attributes:
+        factor: W, (*batch, d, k).
+        var: v, (*batch, d), every entry > 0.
+        capacitance_tril: L_C, (*batch, k, k), the lower Cholesky factor of
+            I + Wᵀ diag(v)⁻¹ W.
+
+    Examples:
+        >>> import numpy as np, gaussdiv
+        >>> cov = gaussdiv.Gaussian.lowrank(np.zeros(3), np.ones((3, 1)), np.ones(3)).cov
+        >>> isinstance(cov, gaussdiv.LowRankCovariance), cov.dim, cov.rank
+        (True, 3, 1)
+        >>> round(float(cov.logdet()), 6)   # |D| |C| = 1 · (1 + 3) : ln 4
+        1.386294
+    """
 
     factor: Any
     var: Any
