@@ -254,3 +254,74 @@ def test_the_monte_carlo_cap_says_how_long_in_a_fitting_unit():
     p = gaussdiv.Gaussian.standard(2)
     with pytest.raises(gaussdiv.GaussianError, match=r"about 17 minutes"):
         gaussdiv.kl_mc(p, p, n=10**11, max_n=10**10)
+
+
+# ------------------------------------------------ diagonal pairs beyond the float range
+def _mp_renyi_diagonal(m1, l1, m2, l2, alpha):
+    """D_α of two diagonal Gaussians given by means and log-variances, at 60 digits."""
+    with mpmath.workdps(60):
+        a = mpmath.mpf(alpha)
+        total = mpmath.mpf(0)
+        for x1, y1, x2, y2 in zip(m1, l1, m2, l2, strict=True):
+            v1, v2 = mpmath.exp(mpmath.mpf(y1)), mpmath.exp(mpmath.mpf(y2))
+            mixed = a * v2 + (1 - a) * v1
+            total += a / 2 * (mpmath.mpf(x1) - mpmath.mpf(x2)) ** 2 / mixed - (
+                mpmath.log(mixed) - (1 - a) * mpmath.log(v1) - a * mpmath.log(v2)) / (2 * (a - 1))
+        return float(total)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+def test_renyi_of_log_variances_near_e_to_the_1000(alpha):
+    """ln v up to 1147: v itself overflows, so the mix is formed in log space."""
+    m1, l1 = [0.82, -1.38, -2.75], [858.4836936807901, 1146.991174105393, 259.24374972482155]
+    m2, l2 = [0.8677, -1.3726, -2.6671], [858.5468643916145, 1146.8917218054269, 259.31523058]
+    p = gaussdiv.Gaussian.diag(np.array(m1), logvar=np.array(l1))
+    q = gaussdiv.Gaussian.diag(np.array(m2), logvar=np.array(l2))
+    expected = _mp_renyi_diagonal(m1, l1, m2, l2, alpha)
+    assert float(gaussdiv.renyi(p, q, alpha)) == pytest.approx(expected, rel=1e-12)
+    if alpha == 0.5:
+        assert float(gaussdiv.bhattacharyya(p, q)) == pytest.approx(expected / 2, rel=1e-12)
+        hellinger = math.sqrt(-math.expm1(-expected / 2))
+        assert float(gaussdiv.hellinger(p, q)) == pytest.approx(hellinger, rel=1e-12)
+
+
+def test_bhattacharyya_of_subnormal_variances():
+    v1, v2 = np.array([1e-310, 3e-320]), np.array([2e-310, 1e-320])
+    p = gaussdiv.Gaussian.diag(np.zeros(2), var=v1)
+    q = gaussdiv.Gaussian.diag(np.zeros(2), var=v2)
+    with mpmath.workdps(60):
+        l1 = [mpmath.log(mpmath.mpf(float(v))) for v in v1]
+        l2 = [mpmath.log(mpmath.mpf(float(v))) for v in v2]
+    expected = _mp_renyi_diagonal([0, 0], l1, [0, 0], l2, 0.5) / 2
+    assert float(gaussdiv.bhattacharyya(p, q)) == pytest.approx(expected, rel=1e-13)
+
+
+def test_renyi_2_against_a_variance_below_the_float_range():
+    tiny = gaussdiv.Gaussian.diag(np.zeros(2), logvar=[-1500.0, 0.0])
+    standard = gaussdiv.Gaussian.standard(2)
+    assert float(gaussdiv.renyi(standard, tiny, 2.0)) == math.inf  # 2 e^-1500 − 1 < 0
+    expected = _mp_renyi_diagonal([0, 0], [-1500, 0], [0, 0], [0, 0], 2.0)  # 750 − ln 2 / 2
+    assert float(gaussdiv.renyi(tiny, standard, 2.0)) == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("m1,l1,l2,expected", [
+    (0.0, -1500.0, 0.0, 1.0),                   # a variance e^-1500 against 1
+    (1.0, -1500.0, -1500.5, 1.0),               # both below the float range, far apart
+    (5.0, 1000.0, 1000.2, 0.048353860088427988),  # both beyond it, overlapping
+    (1e-160, math.log(1.7e-314), math.log(3.3e-309), 0.99319681509233828),  # subnormal
+])
+def test_one_dimensional_tv_of_variances_beyond_the_float_range(m1, l1, l2, expected):
+    """Exact TV in coordinates scaled by the wider standard deviation (references: mpmath at
+    60 digits in the same coordinates)."""
+    p = gaussdiv.Gaussian.diag([m1], logvar=[l1])
+    q = gaussdiv.Gaussian.diag([0.0], logvar=[l2])
+    lower, upper = gaussdiv.tv_bounds(p, q)
+    assert float(lower) == float(upper) == pytest.approx(expected, abs=2e-16)
+
+
+def test_one_dimensional_tv_of_subnormal_isotropic_variances_is_not_nan():
+    p = gaussdiv.Gaussian.isotropic(np.array([[1.65], [-2.56]]), np.array([3.4e-309, 3.9e-311]))
+    q = gaussdiv.Gaussian.diag(np.array([999998.06]), var=np.array([1.7e-314]))
+    lower, upper = gaussdiv.tv_bounds(p, q)
+    np.testing.assert_array_equal(lower, [1.0, 1.0])
+    np.testing.assert_array_equal(upper, [1.0, 1.0])

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.renyi import bhattacharyya
 from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
@@ -78,28 +80,45 @@ def tv_bounds(p: Gaussian, q: Gaussian) -> tuple[Array, Array]:
     upper = xp.minimum(xp.minimum(hellinger_upper, pinsker), 1.0 + 0.0 * h2)
     if p.dim != 1:
         return result(h2, p, q), result(upper, p, q)
-    exact = result(_tv_1d(p, q), p, q)
+    with np.errstate(all="ignore"):  # ln 0 for equal means, exp underflow: both handled
+        exact = result(_tv_1d(p, q), p, q)
     return exact, exact
 
 
 def _tv_1d(p: Gaussian, q: Gaussian) -> Any:
-    """The exact TV of two 1-D Gaussians (batched)."""
+    """The exact TV of two 1-D Gaussians (batched).
+
+    TV is invariant under x → (x − μ₂)/σ, so the densities are compared in coordinates
+    centred on μ₂ and scaled by the larger standard deviation σ: there the variances are
+    r₁, r₂ ≤ 1 (one of them 1), from the log-variances ln v = ln|Σ| (d = 1) without forming
+    v, so that no variance under- or overflows (subnormal, or e^±1500 given as logvar), and the
+    mean m = (μ₁ − μ₂)/σ. Where the ratio of the variances is beyond e^±``_LOG_RATIO_ONE`` or
+    |m| > ``_MEAN_ONE``, TV is 1 to the dtype's rounding (the overlap ∫ min(p, q) is below
+    its eps) and is returned as 1.
+    """
     ops = p.ops
     xp = ops.xp
-    # In coordinates centred on μ₂ (TV is shift-invariant; the quadratic's coefficients would
-    # otherwise cancel for large means).
-    m1, m2 = p.mean[..., 0] - q.mean[..., 0], 0.0 * q.mean[..., 0]
-    v1, v2 = p.cov.diagonal()[..., 0], q.cov.diagonal()[..., 0]
-    s1, s2 = xp.sqrt(v1), xp.sqrt(v2)
+    l1, l2 = p.cov.logdet(), q.cov.logdet()
+    top = xp.maximum(l1, l2)
+    limit = min(_LOG_RATIO_ONE, 0.4 * math.log(float(np.finfo(ops.numpy_dtype(l1)).max)))
+    delta = p.mean[..., 0] - q.mean[..., 0]
+    # |m| = e^{ln|Δμ| − ln σ}, formed only where it is at most _MEAN_ONE (else TV is 1).
+    log_m = xp.log(xp.abs(delta)) - 0.5 * top
+    certain = (xp.abs(l1 - l2) > limit) | (log_m > math.log(_MEAN_ONE))
+    m1 = xp.sign(delta) * xp.exp(xp.where(certain, 0.0 * log_m, log_m))
+    l1n = xp.where(certain, 0.0 * l1, l1 - top)
+    l2n = xp.where(certain, 0.0 * l2, l2 - top)
+    v1, v2 = xp.exp(l1n), xp.exp(l2n)
+    s1, s2 = xp.exp(0.5 * l1n), xp.exp(0.5 * l2n)
 
     def delta_cdf(x: Any) -> Any:  # F_P(x) − F_Q(x) = ½ (erf(z₁/√2) − erf(z₂/√2))
         return 0.5 * (ops.erf((x - m1) / (s1 * math.sqrt(2)))
-                      - ops.erf((x - m2) / (s2 * math.sqrt(2))))
+                      - ops.erf(x / (s2 * math.sqrt(2))))
 
-    # ln p = ln q  ⇔  A x² + B x + C = 0.
+    # ln p = ln q  ⇔  A x² + B x + C = 0 (μ₂ = 0 here).
     a = 0.5 * (v1 - v2) / (v1 * v2)
-    b = m1 / v1 - m2 / v2
-    c = 0.5 * m2 * m2 / v2 - 0.5 * m1 * m1 / v1 + 0.5 * (ops.xp.log(v2) - ops.xp.log(v1))
+    b = m1 / v1
+    c = -0.5 * m1 * m1 / v1 + 0.5 * (l2n - l1n)
     equal = a == 0
     a_safe = xp.where(equal, 1.0 + 0.0 * a, a)
     root = xp.sqrt(xp.maximum(b * b - 4 * a_safe * c, 0.0 * b))
@@ -107,5 +126,12 @@ def _tv_1d(p: Gaussian, q: Gaussian) -> Any:
     big_safe = xp.where(big == 0, 1.0 + 0.0 * big, big)
     x1, x2 = big / a_safe, c / big_safe
     two_roots = xp.abs(delta_cdf(x1) - delta_cdf(x2))
-    one_root = xp.abs(delta_cdf(0.5 * (m1 + m2)))
-    return xp.where(equal, one_root, two_roots)
+    one_root = xp.abs(delta_cdf(0.5 * m1))
+    return xp.where(certain, 1.0 + 0.0 * a, xp.where(equal, one_root, two_roots))
+
+
+# Beyond a variance ratio of e^±200 (float64; less in narrower dtypes, so that B² stays finite)
+# the narrower density's peak holds mass ≈ its width √(r ln 1/r) < 1e-40 of the wider, and
+# beyond |m| = 40 wider standard deviations the tails overlap by < 1e-300: TV = 1 in rounding.
+_LOG_RATIO_ONE = 200.0
+_MEAN_ONE = 40.0

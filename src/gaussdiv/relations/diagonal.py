@@ -53,14 +53,50 @@ class DiagonalRelation(PairRelation):
 
     def mix(self, p: DiagonalCovariance, q: DiagonalCovariance,
             alpha: float) -> tuple[DiagonalCovariance, Any]:
-        """α v₂ + (1 − α) v₁, elementwise; where some entry is ≤ 0 (α > 1), 1 instead."""
+        """α v₂ + (1 − α) v₁, elementwise; where some entry is ≤ 0 (α > 1), 1 instead.
+
+        Formed from the variances, or — where a side is given by log-variances, or the sum
+        leaves the normal float range (a variance beyond e^±709 or subnormal) — in log
+        space, as ln v₂ + ln(α + (1 − α) e^{ln v₁ − ln v₂}), which neither overflows nor
+        underflows before the divergence itself does.
+        """
         ops = p.ops
-        mixed = alpha * q.var() + (1 - alpha) * p.var()
+        with np.errstate(all="ignore"):
+            mixed = alpha * q.var() + (1 - alpha) * p.var()
+        if "logvar" in (p.kind, q.kind) or (not ops.is_traced(mixed) and
+                                            not _in_normal_range(ops, mixed)):
+            return _log_space_mix(p, q, alpha)
         if alpha <= 1:
             return DiagonalCovariance("var", mixed, p.dim), None
         definite = ops.amin(mixed, (-1,), keepdims=False) > 0
         safe = ops.xp.where(definite[..., None], mixed, 1.0 + 0.0 * mixed)
         return DiagonalCovariance("var", safe, p.dim), definite
+
+
+def _in_normal_range(ops: Any, values: Any) -> bool:
+    """Whether every |value| lies in the normal floating-point range of its dtype (α > 1 mixes
+    may be negative: that is judged by the caller, not here)."""
+    tiny = float(np.finfo(ops.numpy_dtype(values)).tiny)
+    size = ops.xp.abs(values)
+    return bool(ops.all_finite(values)) and float(ops.min_value(size)) >= tiny
+
+
+def _log_space_mix(p: DiagonalCovariance, q: DiagonalCovariance,
+                   alpha: float) -> tuple[DiagonalCovariance, Any]:
+    """The mix of :meth:`DiagonalRelation.mix` as log-variances (see there)."""
+    xp = p.ops.xp
+    log_p, log_q = p.log_var(), q.log_var()
+    with np.errstate(all="ignore"):
+        if alpha <= 1:  # a sum of two positive terms
+            mixed = xp.logaddexp(np.log(alpha) + log_q, np.log1p(-alpha) + log_p)
+            return DiagonalCovariance("logvar", mixed, p.dim), None
+        # α v₂ − (α − 1) v₁ = v₂ (α − (α − 1) e^{ln v₁ − ln v₂}): positive where the ratio
+        # is below α / (α − 1); exp overflowing to inf makes the element indefinite, rightly.
+        inner = alpha - (alpha - 1) * xp.exp(log_p - log_q)
+        definite = p.ops.amin(inner, (-1,), keepdims=False) > 0
+        safe = xp.where(definite[..., None], inner, 1.0 + 0.0 * inner)
+        mixed = xp.where(definite[..., None], log_q + xp.log(safe), 0.0 * safe)
+    return DiagonalCovariance("logvar", mixed, p.dim), definite
 
 
 def _fused_terms(p: DiagonalCovariance, q: DiagonalCovariance) -> tuple[Any, Any, Any] | None:
