@@ -32,7 +32,7 @@ numba_kernels = pytest.importorskip("gaussdiv.backends.numba_kernels")
 REPEATS = -(-numpy_backend.COMPILED_MIN_BATCH // 4)  # groups have ≥ 4 cases
 
 
-@pytest.fixture(params=["compiled", "lapack"])
+@pytest.fixture
 def route(request, monkeypatch) -> str:
     """Run the test body with the compiled kernels wherever they apply (the size thresholds
     lowered to one element, so the elementwise diagonal kernels run on these small batches
@@ -65,6 +65,16 @@ def groups(cases: list, categories: tuple[str, ...]) -> list[tuple[str, list]]:
     return out
 
 
+def routed(cases: list, categories: tuple[str, ...]) -> list:
+    """(route, group) parameters for ``groups``: both routes at every d, the LAPACK route
+    beyond d = 3 marked ``exhaustive`` (single pairs in tests/test_reference.py take it at
+    every d already)."""
+    return [pytest.param(route, members, id=f"{route}-{name}",
+                         marks=pytest.mark.exhaustive if route == "lapack" and
+                         not name.endswith("-d3") else ())
+            for name, members in groups(cases, categories) for route in ("compiled", "lapack")]
+
+
 def check_kl_batch(cases: list) -> list[str]:
     kind1, kind2, d = cases[0].kind1, cases[0].kind2, cases[0].dim
     p, q = batched(kind1, d, cases, 1), batched(kind2, d, cases, 2)
@@ -81,15 +91,15 @@ def check_kl_batch(cases: list) -> list[str]:
     return failures
 
 
-@pytest.mark.parametrize("cases", [pytest.param(c, id=i) for i, c in
-                                   groups(pairs.CASES, ("separated", "near"))])
+@pytest.mark.parametrize("route,cases", routed(pairs.CASES, ("separated", "near")),
+                         indirect=["route"])
 def test_batched_kl_matches_reference(route, cases):
     failures = check_kl_batch(cases)
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("cases", [pytest.param(c, id=i) for i, c in
-                                   groups(pairs.CASES, ("identical",))])
+@pytest.mark.parametrize("route,cases", routed(pairs.CASES, ("identical",)),
+                         indirect=["route"])
 def test_batched_identical_inputs_give_exactly_zero(route, cases):
     p = batched(cases[0].kind1, cases[0].dim, cases, 1)
     again = batched(cases[0].kind1, cases[0].dim, cases, 1)
@@ -98,8 +108,8 @@ def test_batched_identical_inputs_give_exactly_zero(route, cases):
         assert np.all(values == 0.0), values[values != 0]
 
 
-@pytest.mark.parametrize("cases", [pytest.param(c, id=i) for i, c in
-                                   groups(family.CASES, ("separated", "near"))])
+@pytest.mark.parametrize("route,cases", routed(family.CASES, ("separated", "near")),
+                         indirect=["route"])
 def test_batched_family_matches_reference(route, cases):
     kind1, kind2, d = cases[0].kind1, cases[0].kind2, cases[0].dim
     p, q = batched(kind1, d, cases, 1), batched(kind2, d, cases, 2)

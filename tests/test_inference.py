@@ -111,7 +111,8 @@ def test_resampled_moments_match_refitting() -> None:
 
 # ---------------------------------------------------------------------------- coverage, null
 @pytest.mark.slow
-@pytest.mark.parametrize("d,n", [(2, 200), (10, 200), (2, 1000), (10, 1000)])
+@pytest.mark.parametrize("d,n", [(2, 200), (10, 200), (2, 1000),
+                                 pytest.param(10, 1000, marks=pytest.mark.exhaustive)])
 def test_intervals_cover_the_true_divergence(d: int, n: int) -> None:
     result = simulate(d, n, reps=400, seed=d * 1000 + n, bootstrap=400)
     for name, row in result.items():

@@ -267,10 +267,29 @@ def jax_runs(case: Case) -> bool:
     return True
 
 
+def jax_in_ci(key: tuple[Any, ...], seen: set[tuple[Any, ...]]) -> bool:
+    """Whether a JAX case (or batch group) with this (category, kinds, dtype) key runs in CI:
+    the first of each key does; the others (JAX compiles every shape anew, ~0.6 s a case) are
+    marked ``exhaustive`` and run with ``-m exhaustive``. Deterministic (CASES' order)."""
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 def by_category(*categories: str) -> list:
-    """(framework, case) parameters for the cases of ``categories``; JAX on ``jax_runs``."""
-    return [pytest.param(name, c, id=f"{name}-{c.id}") for name in FRAMEWORKS for c in CASES
-            if c.category in categories and (name != "jax" or jax_runs(c))]
+    """(framework, case) parameters for the cases of ``categories``; JAX on ``jax_runs``, in
+    CI on the first case of each category × structure pair × dtype (``jax_in_ci``)."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for name in FRAMEWORKS:
+        for c in CASES:
+            if c.category not in categories or (name == "jax" and not jax_runs(c)):
+                continue
+            key = (c.category, c.kind1, c.kind2, c.dtype)
+            marks = () if name != "jax" or jax_in_ci(key, seen) else pytest.mark.exhaustive
+            out.append(pytest.param(name, c, id=f"{name}-{c.id}", marks=marks))
+    return out
 
 
 # ---------------------------------------------------------------------------- the file itself
@@ -343,7 +362,10 @@ def _batch_groups() -> list:
         if not c.same_arrays and c.category in ("near", "random", "illcond", "float32"):
             groups[(c.category, c.variant.split("/")[0] if c.category == "float32" else
                     c.variant, c.dim, c.dtype, c.kind1, c.kind2)].append(c)
-    return [pytest.param(name, g, id=name + "-" + "-".join(map(str, key)).replace("/", "-"))
+    seen: set[tuple[Any, ...]] = set()
+    return [pytest.param(name, g, id=name + "-" + "-".join(map(str, key)).replace("/", "-"),
+                         marks=() if name != "jax" or jax_in_ci(
+                             (key[0], key[4], key[5], key[3]), seen) else pytest.mark.exhaustive)
             for name in FRAMEWORKS
             for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))
             if name != "jax" or _jax_batches(key, g)]
