@@ -350,13 +350,6 @@ def test_bad_divergence_is_a_one_line_error_naming_the_allowed_values(
                    f"--divergence {value}", fragment, ALLOWED, "wasserstein")
 
 
-def test_divergence_missing_from_the_library_is_a_user_error(invoke, gaussian_files,
-                                                             monkeypatch):
-    monkeypatch.delattr(gaussdiv, "wasserstein", raising=False)
-    one_line_error(invoke("kl", *gaussian_files, "--divergence", "wasserstein", code=2),
-                   "--divergence wasserstein", "gaussdiv.wasserstein", "lacks")
-
-
 def test_bad_divergence_is_reported_before_the_files_are_read(invoke, tmp_path):
     one_line_error(invoke("compare", tmp_path / "none.csv", tmp_path / "none.csv",
                           "--divergence", "nope", code=2), "--divergence nope")

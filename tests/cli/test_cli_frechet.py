@@ -11,10 +11,6 @@ from scipy.linalg import sqrtm
 
 import gaussdiv
 
-needs_frechet = pytest.mark.skipif(
-    not hasattr(gaussdiv, "frechet_distance"),
-    reason="gaussdiv.frechet_distance is not in this version of the library yet")
-
 
 @pytest.fixture
 def features() -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +45,6 @@ def _fid(invoke, a, b) -> float:
     return results(_json(invoke, a, b))["fid"]["value"]
 
 
-@needs_frechet
 def test_fid_is_the_library_value_and_the_textbook_formula(invoke, npy_files, features):
     got = _json(invoke, *npy_files)
     a, b = features
@@ -63,7 +58,6 @@ def test_fid_is_the_library_value_and_the_textbook_formula(invoke, npy_files, fe
     assert "ddof=1" in got["inputs"]["definition"]
 
 
-@needs_frechet
 def test_table_output(invoke, npy_files):
     out = invoke("frechet", *npy_files).stdout
     fid = _fid(invoke, *npy_files)
@@ -71,12 +65,10 @@ def test_table_output(invoke, npy_files):
     assert f"FID = {fid:.10g}" in out
 
 
-@needs_frechet
 def test_same_features_give_zero(invoke, npy_files):
     assert _fid(invoke, npy_files[0], npy_files[0]) == pytest.approx(0.0, abs=1e-10)
 
 
-@needs_frechet
 def test_every_file_format_gives_the_npy_value(invoke, tmp_path, npy_files, features):
     a = features[0]
     expected = _fid(invoke, *npy_files)
@@ -95,7 +87,6 @@ def test_every_file_format_gives_the_npy_value(invoke, tmp_path, npy_files, feat
         assert results(got)["fid"]["value"] == pytest.approx(expected, rel=1e-12), name
 
 
-@needs_frechet
 def test_float32_and_integer_features_are_read_as_float64(invoke, tmp_path, features):
     a, b = features
     np.save(tmp_path / "a32.npy", a.astype(np.float32))
@@ -108,14 +99,12 @@ def test_float32_and_integer_features_are_read_as_float64(invoke, tmp_path, feat
 
 # ---------------------------------------------------------------- errors
 
-@needs_frechet
 def test_different_dimensions_name_the_second_file(invoke, tmp_path, npy_files):
     np.save(tmp_path / "four.npy", np.random.default_rng(0).standard_normal((50, 4)))
     one_line_error(invoke("frechet", npy_files[0], tmp_path / "four.npy", code=2), "four.npy",
                    "d=4", "d=5")
 
 
-@needs_frechet
 @pytest.mark.parametrize(("name", "write", "fragments"), [
     ("one.npy", lambda p: np.save(p, np.ones((1, 5))), ["one.npy", "1 row(s)", "at least 2"]),
     ("flat.npy", lambda p: np.save(p, np.ones(5)), ["flat.npy", "2-D array", "(5,)"]),
@@ -141,16 +130,12 @@ def test_bad_feature_files(invoke, tmp_path, npy_files, name, write, fragments):
     one_line_error(invoke("frechet", tmp_path / name, npy_files[1], code=2), *fragments)
 
 
-@needs_frechet
 def test_missing_file_and_folder(invoke, tmp_path, npy_files):
     one_line_error(invoke("frechet", npy_files[0], tmp_path / "gone.npy", code=2), "gone.npy",
                    "no such file")
     one_line_error(invoke("frechet", tmp_path, npy_files[0], code=2), "is a folder")
 
 
-def test_library_without_frechet_distance_is_a_user_error(invoke, npy_files, monkeypatch):
-    monkeypatch.delattr(gaussdiv, "frechet_distance", raising=False)
-    one_line_error(invoke("frechet", *npy_files, code=2), "gaussdiv.frechet_distance", "lacks")
 
 
 def test_help_describes_the_formats(invoke):

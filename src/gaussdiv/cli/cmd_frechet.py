@@ -33,16 +33,12 @@ def frechet_command(a_file: Path, b_file: Path, as_json: bool) -> None:
     Example:
       gaussdiv frechet real.npy generated.npy --json
     """
-    frechet = getattr(gaussdiv, "frechet_distance", None)
-    if frechet is None:
-        raise UserError(f"gaussdiv frechet needs gaussdiv.frechet_distance, which this version "
-                        f"of gaussdiv ({gaussdiv.__version__}) lacks")
     xa, xb = read_features(a_file), read_features(b_file)
     if xa.shape[1] != xb.shape[1]:
         raise UserError(f"{b_file}: has d={xb.shape[1]} features per row but {a_file} has "
                         f"d={xa.shape[1]}")
     try:
-        fid = float(frechet(xa, xb))
+        fid = float(gaussdiv.frechet_distance(xa, xb))
     except gaussdiv.GaussianError as exc:
         raise UserError(f"{a_file} vs {b_file}: {exc}") from None
     files = {"a": {"path": a_file, "rows": xa.shape[0], "dim": xa.shape[1]},
