@@ -249,6 +249,13 @@ def check_positive(x: Any, name: str, ops: Any, what: str = "entries") -> None:
     if ops.is_traced(x) or ops.min_value(x) > 0:
         return
     values = ops.to_numpy(x)
-    where = first_true(~(values > 0))
-    raise NotPositiveDefiniteError(
-        f"{name} must have positive {what}: entry {where} is {float(values[where])!r}")
+    if not (values > 0).all():
+        where = first_true(~(values > 0))
+        raise NotPositiveDefiniteError(
+            f"{name} must have positive {what}: entry {where} is {float(values[where])!r}")
+    # Positive on the host, not to the framework: XLA on CPU flushes subnormals to zero.
+    where = tuple(int(i) for i in np.unravel_index(np.argmin(values), values.shape))
+    raise DtypeError(
+        f"{name} entry {where} is {float(values[where])!r}, a subnormal number, which "
+        f"{ops.name} computes as 0 (it flushes numbers below {np.finfo(values.dtype).tiny:.3g}, "
+        f"the smallest normal {values.dtype}, to zero); rescale the data")
