@@ -97,8 +97,6 @@ KNOWN_ISSUES = [
                "LinAlgError"),
     KnownIssue("gaussdiv/divergences/wasserstein.py",
                ("test_wasserstein_of_diagonals_spanning_1e400",), "LinAlgError"),
-    KnownIssue("gaussdiv/inference/stderr.py",
-               ("test_compare_a_file_with_itself_with_nearly_collinear_columns",)),
 ]
 
 

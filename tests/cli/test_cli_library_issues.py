@@ -84,11 +84,9 @@ def test_compare_jeffreys_between_unit_and_1e100_data(invoke, tmp_path):
     quietly(invoke, "compare", a, b, "--divergence", "jeffreys", "--permutations", "0")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="gaussdiv/inference/stderr.py: the delta-method variance comes out "
-                          "negative, so its sqrt is NaN (RuntimeWarning) and the interval "
-                          "[nan, nan]")
 def test_compare_a_file_with_itself_with_nearly_collinear_columns(invoke, tmp_path):
+    """Fixed (was a known issue): the delta-method variance is a sum of squares in whitened
+    coordinates, so it is never negative and the interval never [nan, nan]."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((60, 2))
     x[:, 1] = 2 * x[:, 0] + 1e-6 * rng.standard_normal(60)

@@ -36,7 +36,13 @@ from gaussdiv.inference.intervals import jackknife, normal, studentized
 from gaussdiv.inference.jackknife import GROUPS, leave_groups_out
 from gaussdiv.inference.resampling import Moments, bootstrap_counts, chunks, permutation_masks
 from gaussdiv.inference.samples import aligned, as_samples
-from gaussdiv.inference.statistics import KEYS, PairStatistics, pair_statistics, positive_definite
+from gaussdiv.inference.statistics import (
+    KEYS,
+    PairStatistics,
+    definite_pairs,
+    gaussian_statistics,
+    pair_statistics,
+)
 from gaussdiv.inference.wishart import WishartFit
 
 LABELS = {"kl_ab": "KL(A‖B)", "kl_ba": "KL(B‖A)", "jeffreys": "J(A, B)"}
@@ -372,11 +378,10 @@ class _Comparer:
                 if self.estimator == "unbiased":
                     cov *= m.n / (m.n - 1)
                 parts.append((mean, cov))
-            ok = positive_definite(parts[0][1]) & positive_definite(parts[1][1])
+            ok, p, q = definite_pairs(*parts[0], *parts[1])
             singular += int((~ok).sum())
             if ok.any():
-                stats = pair_statistics(parts[0][0][ok], parts[0][1][ok], parts[1][0][ok],
-                                        parts[1][1][ok], self.fits, with_stderr=True)
+                stats = gaussian_statistics(p, q, self.fits, with_stderr=True)
                 values.append(stats.unbiased)
                 errors.append(stats.stderr)
             self.progress(r)
@@ -421,10 +426,10 @@ class _Comparer:
             if self.estimator == "unbiased":
                 sa *= n_a / (n_a - 1)
                 sb *= (n - n_a) / (n - n_a - 1)
-            ok = positive_definite(sa) & positive_definite(sb)
+            ok, p, q = definite_pairs(ma, sa, mb, sb)
             exceed += int((~ok).sum())
             if ok.any():
-                stats = pair_statistics(ma[ok], sa[ok], mb[ok], sb[ok], None)
+                stats = gaussian_statistics(p, q, None)
                 exceed += int((stats.plugin[2] >= observed).sum())
             self.progress(r)
         return (1 + exceed) / (1 + n_perm)

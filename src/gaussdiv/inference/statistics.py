@@ -3,7 +3,8 @@
 The plug-in values are the library's exact KL of the fitted Gaussians (:func:`gaussdiv.kl_terms`,
 one batched call per direction); the unbiased values add the exact Wishart corrections of
 :mod:`gaussdiv.inference.wishart` (maximum-likelihood and unbiased fits only); the standard
-errors are the delta-method ones of :mod:`gaussdiv.inference.stderr`.
+errors are the delta-method ones of :mod:`gaussdiv.inference.stderr`, from the factors the
+fitted Gaussians computed at construction.
 """
 
 from __future__ import annotations
@@ -54,7 +55,13 @@ def pair_statistics(ma: np.ndarray, sa: np.ndarray, mb: np.ndarray, sb: np.ndarr
                     with_stderr: bool = False) -> PairStatistics:
     """The statistics of fitted pairs: means (*batch, d), covariances (*batch, d, d) of A and
     B; ``fits`` how the covariances were estimated (None: not from a Wishart, no correction)."""
-    p, q = Gaussian(ma, sa), Gaussian(mb, sb)
+    return gaussian_statistics(Gaussian(ma, sa), Gaussian(mb, sb), fits, with_stderr)
+
+
+def gaussian_statistics(p: Gaussian, q: Gaussian, fits: tuple[WishartFit, WishartFit] | None,
+                        with_stderr: bool = False) -> PairStatistics:
+    """:func:`pair_statistics` of the fitted Gaussians A = ``p`` and B = ``q`` (full
+    covariances, NumPy), whose factors it reuses."""
     ab, ba = kl_terms(p, q), kl_terms(q, p)
     d = p.dim
     plugin = np.stack([np.asarray(ab.kl), np.asarray(ba.kl)])
@@ -71,7 +78,7 @@ def pair_statistics(ma: np.ndarray, sa: np.ndarray, mb: np.ndarray, sb: np.ndarr
     if with_stderr:
         if fits is None:
             raise ValueError("standard errors need the fits' row counts")
-        stderr = kl_stderr(ma, sa, mb, sb, fits[0].n, fits[1].n)
+        stderr = kl_stderr(p, q, fits[0].n, fits[1].n)
     return PairStatistics(plugin, unbiased, stderr, plugin_terms, unbiased_terms)
 
 
@@ -84,12 +91,21 @@ def _unbiased(t: KLTerms, fa: WishartFit, fb: WishartFit, d: int) -> UnbiasedTer
                        np.asarray(t.mahalanobis), fa, fb, d)
 
 
-def positive_definite(covs: np.ndarray) -> np.ndarray:
-    """(R,) mask of the covariances (R, d, d) the library accepts (resamples of data with many
-    ties can be singular); one batched check, element by element only when it fails."""
+def definite_pairs(ma: np.ndarray, sa: np.ndarray, mb: np.ndarray, sb: np.ndarray
+                   ) -> tuple[np.ndarray, Gaussian, Gaussian]:
+    """(ok, A, B) for resampled fits, means (R, d) and covariances (R, d, d): the mask (R,) of
+    the pairs whose two covariances the library accepts (resamples of data with many ties can
+    be singular) and those pairs as Gaussians, each factored once (one batched construction
+    per data set, element by element only when it fails)."""
+    (ok_a, p), (ok_b, q) = _definite(ma, sa), _definite(mb, sb)
+    ok = ok_a & ok_b
+    return ok, p if ok_b.all() else p[ok[ok_a]], q if ok_a.all() else q[ok[ok_b]]
+
+
+def _definite(means: np.ndarray, covs: np.ndarray) -> tuple[np.ndarray, Gaussian]:
+    """(mask (R,), the Gaussians of the masked elements)."""
     try:
-        Gaussian(np.zeros(covs.shape[:-1]), covs)
-        return np.ones(len(covs), dtype=bool)
+        return np.ones(len(covs), dtype=bool), Gaussian(means, covs)
     except NotPositiveDefiniteError:
         pass
     mask = np.ones(len(covs), dtype=bool)
@@ -99,4 +115,4 @@ def positive_definite(covs: np.ndarray) -> np.ndarray:
             Gaussian(zero, cov)
         except NotPositiveDefiniteError:
             mask[k] = False
-    return mask
+    return mask, Gaussian(means[mask], covs[mask])
