@@ -129,3 +129,21 @@ def test_stderr_broadcasts_batch_shapes():
         for j in range(3):
             single = kl_stderr(p[i, j], q, 50, 70)
             np.testing.assert_allclose(batched[:, i, j], single, rtol=1e-13)
+
+
+def _collinear(noise: float) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 2))
+    x[:, 1] = 2 * x[:, 0] + noise * rng.standard_normal(60)
+    return x
+
+
+def test_full_rank_data_with_a_numerically_singular_covariance_is_a_sample_error():
+    """Rank 2 for matrix_rank, yet κ(Σ̂) ≈ 1e16: a SampleError naming the data set, not the
+    construction's NotPositiveDefiniteError about an argument the user never passed."""
+    with pytest.raises(gaussdiv.SampleError, match=r"^data: the sample covariance is numer"):
+        gaussdiv.fit(_collinear(1e-10), estimator="mle")
+    for noise in (1e-10, 1e-8):  # singular standardised, or only in the data's units
+        x = _collinear(noise)
+        with pytest.raises(gaussdiv.SampleError, match=r"^[ab]: the sample covariance is nu"):
+            gaussdiv.compare(x + 0.1, x, bootstrap=20, permutations=0, seed=0)

@@ -28,10 +28,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gaussdiv.errors import SampleError
+from gaussdiv.errors import NotPositiveDefiniteError, SampleError
 from gaussdiv.gaussian import Gaussian
 from gaussdiv.inference.attribution import ColumnShare, column_shares
-from gaussdiv.inference.estimators import SHRINKAGE, check_fittable, estimate, resolve
+from gaussdiv.inference.estimators import (
+    SHRINKAGE,
+    check_fittable,
+    estimate,
+    resolve,
+    singular_fit,
+)
 from gaussdiv.inference.intervals import jackknife, normal, studentized
 from gaussdiv.inference.jackknife import GROUPS, leave_groups_out
 from gaussdiv.inference.resampling import Moments, bootstrap_counts, chunks, permutation_masks
@@ -325,13 +331,19 @@ class _Comparer:
             rng_perm: np.random.Generator, center: np.ndarray, scale: np.ndarray,
             names: tuple[str, ...], seed: int | None) -> Comparison:
         (ma, sa), (mb, sb) = self.fitted(self.za), self.fitted(self.zb)
+        back = []  # the fits in the data's units; both they and the standardised ones must
+        for what, mean, cov in (("a", ma, sa), ("b", mb, sb)):  # be definite in float64
+            try:
+                Gaussian(mean, cov)
+                back.append(_original_units(mean, cov, center, scale, names))
+            except NotPositiveDefiniteError as exc:
+                raise singular_fit(what, exc) from None
         observed = pair_statistics(ma, sa, mb, sb, self.fits, with_stderr=self.exact)
         value, low, high, stderr, method, used = self.intervals(observed, ma, sa, mb, sb,
                                                                 n_boot, rng_boot)
         p_value = self.p_value(float(observed.plugin[2]), n_perm, rng_perm) if n_perm else None
         shares = column_shares(ma, sa, mb, sb, self.fits, names)
         estimates = [_estimate(k, observed, value, low, high, stderr) for k in range(3)]
-        back = [_original_units(m, s, center, scale, names) for m, s in ((ma, sa), (mb, sb))]
         return Comparison(*estimates, p_value=p_value, columns=tuple(shares), a=back[0],
                           b=back[1], n_a=len(self.za), n_b=len(self.zb),
                           estimator=self.estimator,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from gaussdiv.backends import NUMPY
-from gaussdiv.errors import SampleError
+from gaussdiv.errors import NotPositiveDefiniteError, SampleError
 from gaussdiv.gaussian import Gaussian
 from gaussdiv.inference.samples import Samples, as_samples
 
@@ -107,6 +107,23 @@ def fit_samples(samples: Samples, *, estimator: str = "auto", structure: str = "
         raise SampleError(f"weights=: the {used} estimator takes no weights (scikit-learn's "
                           "shrinkage estimators do not); use estimator='mle' or 'unbiased'")
     check_fittable(samples, used, structure)
+    try:
+        return _fitted(samples, used, structure, w, scale)
+    except NotPositiveDefiniteError as exc:  # full rank, yet singular in floating point
+        raise singular_fit(samples.what, exc) from None
+
+
+def singular_fit(what: str, exc: NotPositiveDefiniteError) -> SampleError:
+    """The SampleError for data of full rank whose sample covariance the library refuses as
+    numerically singular (``exc``, its error)."""
+    return SampleError(f"{what}: the sample covariance is numerically singular ({exc}): some "
+                       "column is a linear combination of the others up to rounding; leave it "
+                       "out, or use shrinkage (estimator='oas')")
+
+
+def _fitted(samples: Samples, used: str, structure: str, w: np.ndarray | None,
+            scale: Any) -> Gaussian:
+    """The Gaussian of :func:`fit_samples` (checked arguments, canonical estimator)."""
     if samples.ops is not NUMPY and used not in SHRINKAGE:
         return _fit_in_framework(samples, used, structure, w)
     x = samples.numpy()
