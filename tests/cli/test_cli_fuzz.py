@@ -95,8 +95,6 @@ KNOWN_ISSUES = [
                "LinAlgError"),
     KnownIssue("gaussdiv/relations/base.py", ("test_renyi_family_with_a_1e300_scale_factor",),
                "LinAlgError"),
-    KnownIssue("gaussdiv/divergences/wasserstein.py",
-               ("test_wasserstein_of_diagonals_spanning_1e400",), "LinAlgError"),
 ]
 
 

@@ -24,6 +24,18 @@ eigenvalues of Σ₁Σ₂), one product and one ``eigvalsh``. The eigenbasis for
 eigendecompositions) runs only for the batch elements where that sum cancels, and the result
 carries the fast formula's gradient (smooth also at P = Q and for repeated eigenvalues, where
 eigenvector derivatives are not).
+
+Scales near the float range: W₂ is homogeneous, W₂(sP, sQ) = s·W₂(P, Q) for the map x → s x
+(covariances scale by s²). Where tr Σ₁ + tr Σ₂ leaves 2^±400 (float64), so that ZᵀZ ~ Σ₁Σ₂
+could overflow (entries ~1e77 already reach 1e308) or what matters in it underflow, or W₂² or
+its mean part leaves the range where all their digits are carried (2^-969 … 2^1000) — an
+O(batch) test on the traces and the result — the call is repeated in units of an exact power
+of two s per element (the largest factor entry, or ‖μ₁ − μ₂‖ where that is larger, brought to
+≈1) and the result scaled back once: W₂ ≈ 1e300 of a factor with an entry 1e300 (W₂² is then
++inf), W₂ ≈ 1e-150 of covariances ≈1e-300. What no scaling can carry — P ≈ Q where they differ
+only along directions in which a covariance is more than ≈1e154 below its largest, or κ(Σ₁) so
+large (≳1e60) that the eigenbasis form cannot resolve its small eigenvalues (checked against
+T ≤ ‖Σ₂ − Σ₁‖_* and an estimate of that error) — is refused with a DtypeError naming the element.
 """
 
 from __future__ import annotations
@@ -33,20 +45,37 @@ from typing import Any
 
 import numpy as np
 
-from gaussdiv.backends import Backend, backend_of
-from gaussdiv.errors import DimensionMismatchError, ShapeError
+from gaussdiv.backends import Backend, backend_of, broadcast_shapes
+from gaussdiv.errors import DimensionMismatchError, DtypeError, ShapeError
 from gaussdiv.execution.refine import CANCELLATION_RATIO, refine_cancelling
 from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
+from gaussdiv.numerics.error_free import exp_dd, product_residual, square_dd, two_product
 from gaussdiv.structures import Covariance, DiagonalCovariance, FullPrecision
 from gaussdiv.structures.diagonal import sum_over_dim
 from gaussdiv.types import Array, ArrayLike
-from gaussdiv.validation import check_dtype, check_finite, float_dtype
+from gaussdiv.validation import (
+    check_dtype,
+    check_finite,
+    describe_index,
+    first_true,
+    float_dtype,
+)
 
 #: The fast sum T + ‖μ₁ − μ₂‖² is kept where it is at least this fraction of its rounding
 #: magnitude tr Σ₁ + tr Σ₂ + 2 tr C. Measured rounding for κ(Σ) ≤ 100 and d ≤ 1024: ≤ 4u × that
 #: magnitude, so ≤ 2⁹u ≈ 6e-14 relative in float64 (2⁵u ≈ 2e-6 in float32); it grows with the
 #: condition number (≤ 7.5e-14 relative at the cut for κ = 10⁴, ≈ 1.5e-12 for κ = 10⁶…10⁸).
 _FAST_MIN_FRACTION = {np.dtype(np.float64): 2.0**-7, np.dtype(np.float32): 2.0**-3}
+#: The largest |e| for which 2^e and 2^-e are both normal numbers, per compute dtype.
+_EXPONENT_LIMIT = {np.dtype(t): np.finfo(t).maxexp - 2 for t in (np.float64, np.float32)}
+#: Unscaled, ‖L₁‖² + ‖L₂‖² within 2^±(0.39·maxexp) (2^±400 in float64) keeps every entry of ZᵀZ
+#: finite and what underflows in it below 2⁻¹³⁰ of the sum; W₂² within [tiny·2^digits,
+#: 2^(maxexp − 24)] has all its digits. Outside, the element is recomputed scaled.
+_TRACE_RANGE = {np.dtype(t): (2.0 ** -(39 * np.finfo(t).maxexp // 100),
+                              2.0 ** (39 * np.finfo(t).maxexp // 100))
+                for t in (np.float64, np.float32)}
+_VALUE_RANGE = {np.dtype(t): (float(np.finfo(t).tiny) * 2.0 ** np.finfo(t).nmant,
+                              2.0 ** (np.finfo(t).maxexp - 24)) for t in (np.float64, np.float32)}
 
 
 @entry_point
@@ -63,16 +92,22 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
 
     Returns:
         Array of shape broadcast(B₁, B₂) (a NumPy scalar for one pair) in the framework and
-        dtype rules of :func:`gaussdiv.kl`: real, ≥ 0, never NaN for finite inputs whose W₂²
-        is within the float range, exactly 0 when P and Q are given by equal arrays.
-        Differentiable (torch, JAX) wherever W₂² is smooth, P = Q included; W₂ itself has
-        gradient 0 at P = Q (where it is not differentiable).
+        dtype rules of :func:`gaussdiv.kl`: real, ≥ 0, never NaN (but under tracing, where
+        nothing is checked, for an element that would be refused); W₂ wherever it is within the
+        float range, whatever the scale of the inputs (W₂ ≈ 1e300 of a factor entry 1e300,
+        W₂ ≈ 1e-160 of covariances ≈ 1e-320; W₂² is then +inf or 0 where it is beyond the
+        range itself); exactly 0 when P and Q are given by equal arrays. Differentiable
+        (torch, JAX) wherever W₂² is smooth, P = Q included; W₂ itself has gradient 0 at
+        P = Q (where it is not differentiable).
 
     Cost per pair: two diagonals O(d) (σᵢ = √vᵢ differences as (v₁ − v₂)/(σ₁ + σ₂), or
     e^(ℓ/2)·expm1 of the half-difference for log-variances); every other pair of structures is
     densified, O(d³): one d×d product and one ``eigvalsh`` on the factors (cached on full
     covariances; a precision factor is inverted, a low-rank or Kronecker Σ densified and
     factored), plus, where that sum cancels, two d×d eigendecompositions and three products.
+    Extreme scales cost nothing elsewhere: an O(batch) test on the traces and the result (one
+    host read); where it fails for some element (tr Σ beyond 2^±400, W₂² beyond 2^-969 …
+    2^1000), the call is repeated for the batch in units of an exact power of two per element.
 
     Accuracy, measured against 50-digit mpmath (tests/test_wasserstein.py, d ≤ 64, κ(Σ) ≤ 10³),
     worst relative error in float64: dense separated 1.1e-14; dense near pairs
@@ -83,7 +118,11 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
     eigenbasis form's error grows like κ(Σ₁)·u (8e-13 at κ = 10⁴ with δ = 1e-6), the fast
     sum's as noted at ``_FAST_MIN_FRACTION``. Precisions (``FullPrecision``) enter through
     Σ = R⁻ᵀR⁻¹, accurate to ≈ κ·u: near a precision side the relative accuracy is that of
-    Σ₂ − Σ₁ formed from it.
+    Σ₂ − Σ₁ formed from it. Scaled by 2^k (tests/test_wasserstein_extreme.py, factors and
+    means, k = -1000 … 1000): 2^-k W₂ equals the value at k = 0 to 1e-14 (a W₂ below the
+    normal range keeps its subnormal digits only). Covariances spanning up to 1e±360 in one
+    matrix (diagonal, against nearby dense partners, δ = 1e-1 … 1e-12; 280 pairs): 12 refused
+    (the estimated error beyond 2⁻²⁰ of T), of the others 264 within 1e-15, 4 within 1.1e-7.
 
     Raises:
         DimensionMismatchError: p and q have different d.
@@ -91,6 +130,12 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
         ShapeError: B₁ and B₂ do not broadcast.
         NotPositiveDefiniteError: a low-rank Σ = W Wᵀ + diag(v), densified for the pair, is
             numerically singular in its dtype (W far larger than √v); the message names it.
+        DtypeError: W₂ cannot be carried in float64, naming the batch element: a factor L
+            (L Lᵀ = Σ) has entries beyond the float range (Σ = Λ⁻¹ of a precision with pivots
+            ~1e-320), or P ≈ Q differ only along directions in which a covariance is more than
+            ≈1e154 below its largest, or κ(Σ₁) is so large (≳ 1e60) that the eigenbasis form
+            cannot resolve its small eigenvalues (it then breaks the bound it is checked
+            against, T ≤ ‖Σ₂ − Σ₁‖_*).
         TypeError: p or q is not a Gaussian.
 
     Examples:
@@ -106,10 +151,12 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
     ops = p.ops
     with np.errstate(all="ignore"):  # overflow to inf is a result, not a warning
         diff = p.mean - q.mean
-        mean_term = ops.sum(diff * diff, -1)
-        value = mean_term + _covariance_term(p.cov, q.cov, mean_term)
-        if not squared:
-            value = _sqrt_zero_safe(ops, value)
+        mean_term = _squared_norm(ops, diff)
+        term, resolved = _covariance_term(p.cov, q.cov, mean_term)
+        value = mean_term + term
+        resolved = resolved & _carried(ops, diff, mean_term, value)
+        value = _rescaled_where_needed(p, q, diff, _finish(ops, value, squared), resolved,
+                                       squared)
     return result(value, p, q)
 
 
@@ -202,47 +249,215 @@ def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> Array:
 
 
 # ---------------------------------------------------------------------------------- W₂ routes
-def _covariance_term(p: Covariance, q: Covariance, mean_term: Any) -> Any:
-    """T = tr(Σ₁ + Σ₂ − 2C), shape broadcast(batch₁, batch₂), cancellation-free."""
+def _covariance_term(p: Covariance, q: Covariance, mean_term: Any) -> tuple[Any, Any]:
+    """(T, resolved): T = tr(Σ₁ + Σ₂ − 2C), shape broadcast(batch₁, batch₂), cancellation-free,
+    and where it is within the range that needs no rescaling (the caller recomputes the rest)."""
+    ops = p.ops
     if isinstance(p, DiagonalCovariance) and isinstance(q, DiagonalCovariance):
-        return _diagonal_term(p, q)
-    fast, magnitude = _fast_terms(p, q)
+        diff = _diagonal_differences(p, q)
+        term = sum_over_dim(diff * diff, p.dim, ops)
+        low, high = _VALUE_RANGE[ops.numpy_dtype(term)]
+        resolved = (term >= low) & (term <= high)
+        # T = 0 is exact for equal parameters of one kind; across kinds the variances are
+        # formed (s², e^ℓ), and below the normal range two of them may round to one value
+        return term, resolved | _is_zero(ops, diff) if p.kind == q.kind else resolved
+    l1, l2 = _common_dtype(ops, _covariance_factor(p), _covariance_factor(q))
+    try:
+        fast, magnitude, traces = _fast_terms(ops, l1, l2)
+    except ops.LinAlgError:  # NumPy and torch, for non-finite ZᵀZ: recompute every element
+        shape = broadcast_shapes(p.batch_shape, q.batch_shape)
+        zeros = ops.cast_like(ops.index_array(np.zeros(shape), like=mean_term), mean_term)
+        return zeros, zeros != 0
+    low, high = _TRACE_RANGE[ops.numpy_dtype(traces)]
+    resolved = (traces >= low) & (traces <= high)
+    # Elements out of range are not refined here (their exact route runs rescaled).
+    fast = ops.xp.where(resolved, fast, magnitude)
+    return _refined(p, q, fast, magnitude, mean_term, rescaled=False), resolved
+
+
+def _refined(p: Covariance, q: Covariance, fast: Any, magnitude: Any, offset: Any,
+             rescaled: bool) -> Any:
+    """The fast T, recomputed by the eigenbasis form where it cancels against ``offset``."""
     # A float32 side's factor limits the fast sum to float32 accuracy even in a float64 pair.
     fraction = _FAST_MIN_FRACTION[min(p.dtype, q.dtype, key=lambda t: t.itemsize)]
     return refine_cancelling(fast, magnitude * (fraction / CANCELLATION_RATIO), p, q,
-                             _exact_term, offset=mean_term)
+                             _rescaled_exact_term if rescaled else _exact_term, offset=offset)
 
 
-def _diagonal_term(p: DiagonalCovariance, q: DiagonalCovariance) -> Any:
-    """Σᵢ (σ₁ᵢ − σ₂ᵢ)² with every difference formed without cancellation. O(d)."""
+def _diagonal_differences(p: DiagonalCovariance, q: DiagonalCovariance) -> Any:
+    """σ₁ᵢ − σ₂ᵢ (up to sign), each formed without cancellation: T = Σᵢ of their squares."""
+    xp = p.ops.xp
+    if p.kind == q.kind == "std":
+        return p.param - q.param
+    if p.kind == q.kind == "logvar":
+        # |σ₁ − σ₂| = e^(m/2)·(1 − e^(−|ℓ₁ − ℓ₂|/2)), m = max(ℓ₁, ℓ₂): no overflow beyond W₂'s;
+        # 0 for equal ℓ also where e^(m/2) overflows (∞·0).
+        shrink = xp.expm1(-0.5 * xp.abs(p.param - q.param))
+        return xp.where(shrink == 0, shrink, xp.exp(0.5 * xp.maximum(p.param, q.param)) * shrink)
+    # (v₁ − v₂)/(σ₁ + σ₂), v as exact double-doubles (s², e^ℓ)
+    (hi1, lo1), (hi2, lo2) = p.var_dd(), q.var_dd()
+    return ((hi1 - hi2) + (lo1 - lo2)) / (p.std() + q.std())
+
+
+def _carried(ops: Backend, diff: Any, mean_term: Any, value: Any) -> Any:
+    """Where W₂² = ``value`` and its mean part ‖μ₁ − μ₂‖² = ``mean_term`` carry all their digits:
+    W₂² in the normal range with a margin of the dtype's digits (or exactly 0), and ‖μ₁ − μ₂‖²
+    too unless it is negligible beside W₂² (or μ₁ = μ₂). O(batch·d)."""
+    low, high = _VALUE_RANGE[ops.numpy_dtype(value)]
+    return ((value <= high) & ((value >= low) | (value == 0))
+            & ((mean_term >= low) | (value >= low * 2.0**64) | _is_zero(ops, diff)))
+
+
+def _is_zero(ops: Backend, x: Any) -> Any:
+    """Whether every entry along the last axis is 0 (not merely squares below the float range):
+    the squared norm of x scaled up by 2^(0.58·maxexp), which no nonzero entry leaves at 0."""
+    up = np.int32(58 * np.finfo(ops.numpy_dtype(x)).maxexp // 100)
+    return _squared_norm(ops, _scaled(ops, x, ops.index_array(up, like=x))) == 0
+
+
+def _scaled(ops: Backend, x: Any, exponent: Any) -> Any:
+    """x·2^e along the last axis for integers e (*batch): by ldexp, which a compiler does not
+    reassociate (XLA turns (c·s)² into c²·s², ∞·0 for a constant c = 0 and s = 2^600); both
+    broadcast first (torch's ldexp does not)."""
+    xp = ops.xp
+    exponent = exponent[..., None]
+    shape = broadcast_shapes(tuple(x.shape), tuple(exponent.shape))
+    return xp.ldexp(xp.broadcast_to(x, shape), xp.broadcast_to(exponent, shape))
+
+
+def _exponent(ops: Backend, unit: Any) -> Any:
+    """k for a power of two unit = 2^k."""
+    return ops.xp.frexp(unit)[1] - 1
+
+
+def _finish(ops: Backend, value: Any, squared: bool) -> Any:
+    """W₂² → W₂ (with derivative 0 at 0) unless ``squared``."""
+    return value if squared else _sqrt_zero_safe(ops, value)
+
+
+def _rescaled_where_needed(p: Gaussian, q: Gaussian, diff: Any, value: Any, resolved: Any,
+                           squared: bool) -> Any:
+    """``value`` (W₂ or W₂², shape B), or, where some element is not ``resolved``, every
+    element recomputed by :func:`_rescaled_squared_distance` (the same values for the others,
+    scaled exactly; and no derivative of the unscaled formula, ∞·0 where it overflowed, in the
+    result); a DtypeError where even that cannot carry W₂. One host read (the mask); under
+    tracing the choice is made on the device."""
+    ops = p.ops
+    shape = tuple(value.shape)
+    d = p.dim
+
+    def recompute() -> Any:
+        scaled, unit = _rescaled_squared_distance(
+            p.cov.take_flat(shape, slice(None)), q.cov.take_flat(shape, slice(None)),
+            ops.xp.broadcast_to(diff, (*shape, d)).reshape(-1, d))
+        back = 1 / unit  # exact: a power of two within the normal range
+        scaled = _finish(ops, scaled, squared) * back if not squared else (scaled * back) * back
+        return ops.cast_like(scaled, value).reshape(shape)
+
+    if ops.is_traced(value) or ops.is_traced(resolved):
+        return ops.when_any(~resolved, recompute, value)
+    if bool(np.all(ops.to_numpy(resolved))):
+        return value
+    try:
+        value = recompute()
+    except ops.LinAlgError:  # NumPy and torch, for non-finite entries: a factor beyond range
+        _raise_unrepresentable(p.cov, q.cov)
+        raise
+    if math.isnan(ops.min_value(value)):
+        _raise_unrepresentable(p.cov, q.cov, value)
+    return value
+
+
+def _rescaled_squared_distance(p: Covariance, q: Covariance, diff: Any) -> tuple[Any, Any]:
+    """(s²W₂², s) for a flat batch (n,) of covariances and μ₁ − μ₂ = ``diff`` (n, d), in units
+    of a power of two s per element: T is computed in the covariances' units (those of
+    :func:`_pair_factors`, or of the σ of two diagonals), then the pair is expressed in the
+    units of the larger of √T and ‖μ₁ − μ₂‖ (:func:`_combined`). Nothing overflows where W₂
+    itself is in range, nothing that matters underflows (what is lost is below 2⁻⁵³⁷ of what
+    it is compared with)."""
+    ops = p.ops
+    if isinstance(p, DiagonalCovariance) and isinstance(q, DiagonalCovariance):
+        differences, unit = _scaled_diagonal_differences(p, q)
+        return _combined(ops, diff, sum_over_dim(differences * differences, p.dim, ops), unit)
+    l1, l2, unit = _pair_factors(p, q)
+    fast, magnitude, _ = _fast_terms(ops, l1 * unit[..., None, None], l2 * unit[..., None, None])
+    offset = _squared_norm(ops, _scaled(ops, diff, _exponent(ops, unit)))
+    term = _refined(p, q, fast, magnitude, offset, rescaled=True)
+    return _combined(ops, diff, term, unit)
+
+
+def _scaled_diagonal_differences(p: DiagonalCovariance,
+                                 q: DiagonalCovariance) -> tuple[Any, Any]:
+    """(s·(σ₁ᵢ − σ₂ᵢ), s) for the power of two s that brings the largest σ to [½, 1): as
+    :func:`_diagonal_differences`, with the variances of mixed kinds as double-doubles in these
+    units, formed there (not scaled after they under- or overflowed): v·s² of variances, (sσ)²
+    of standard deviations, (s·e^(ℓ/2))² of log-variances (ℓ to ±1400)."""
     ops = p.ops
     xp = ops.xp
-    if p.kind == q.kind == "std":
-        diff = p.param - q.param
-    elif p.kind == q.kind == "logvar":
-        # |σ₁ − σ₂| = e^(m/2)·(1 − e^(−|ℓ₁ − ℓ₂|/2)), m = max(ℓ₁, ℓ₂): no overflow beyond W₂'s.
-        diff = xp.exp(0.5 * xp.maximum(p.param, q.param)) * xp.expm1(
-            -0.5 * xp.abs(p.param - q.param))
-    else:  # (v₁ − v₂)/(σ₁ + σ₂), v as exact double-doubles (s², e^ℓ)
-        (hi1, lo1), (hi2, lo2) = p.var_dd(), q.var_dd()
-        diff = ((hi1 - hi2) + (lo1 - lo2)) / (p.std() + q.std())
-    return sum_over_dim(diff * diff, p.dim, ops)
+    std1, std2 = p.std(), q.std()
+    unit = _unit(ops, xp.maximum(ops.max_abs(std1, -1), ops.max_abs(std2, -1))[..., 0])
+    if p.kind == q.kind:
+        return _diagonal_differences(p, q) * unit[..., None], unit
+    scale = unit[..., None]
+    parts = []
+    for cov, std in ((p, std1), (q, std2)):
+        root = std * scale
+        if cov.kind == "var":  # v·s², exact
+            hi, lo = cov.param * scale * scale, 0 * root
+        elif cov.kind == "std":  # (sσ)², exact
+            hi, lo = square_dd(root, xp)
+        else:  # (s·e^(ℓ/2))² from e^(ℓ/2) as a double-double: e^ℓ·s² to ≈ 2⁻¹⁰⁰
+            top, bottom = exp_dd(0.5 * cov.param, xp)
+            top, bottom = top * scale, bottom * scale
+            hi, lo = two_product(top, top, xp)
+            lo = lo + 2 * top * bottom
+        parts.append((hi, lo, root))
+    (hi1, lo1, root1), (hi2, lo2, root2) = parts
+    return ((hi1 - hi2) + (lo1 - lo2)) / (root1 + root2), unit
 
 
-def _fast_terms(p: Covariance, q: Covariance) -> tuple[Any, Any]:
-    """The textbook T = ‖L₁‖² + ‖L₂‖² − 2 Σ √λᵢ(ZᵀZ), Z = L₂ᵀL₁, and its rounding magnitude."""
+def _combined(ops: Backend, diff: Any, term: Any, unit: Any) -> tuple[Any, Any]:
+    """(s²W₂², s) from s_T²T = ``term`` in units s_T = ``unit``: s is the unit of the larger of
+    √T and ‖diff‖ (:func:`_norm_unit`), so that the other, if it underflows, is below 2⁻⁵³⁷ of
+    it; s/s_T is a power of two, and both parts of s²W₂² lie in [0, d]."""
+    xp = ops.xp
+    limit = 2.0 ** _EXPONENT_LIMIT[ops.numpy_dtype(term)]
+    term_unit = xp.clip(unit * _norm_unit(ops, term), 1 / limit, limit)
+    whole = xp.minimum(term_unit, _norm_unit(ops, _squared_norm(ops, diff)))
+    ratio = whole / unit
+    scaled = _scaled(ops, diff, _exponent(ops, whole))
+    return _squared_norm(ops, scaled) + (term * ratio) * ratio, whole
+
+
+def _pair_factors(p: Covariance, q: Covariance) -> tuple[Any, Any, Any]:
+    """(L₁, L₂, s): factors Lₖ Lₖᵀ = Σₖ in their common dtype, and the power of two s per
+    element that brings the larger one's largest entry to [½, 1): every product of the scaled
+    pair then lies within [0, d²] (no overflow of ZᵀZ ~ Σ₁Σ₂, nor of Σ itself for a factor
+    ~1e300), and what underflows in the fast sum (eigenvalues of ZᵀZ below the smallest
+    subnormal) is < 2⁻⁵³⁷ of the magnitude it is compared with. Scaling by s is exact but for
+    entries 2¹⁰²² times below the largest. From the largest entry (not a sum), so that the
+    exact route, recomputing it for the elements it gets, finds the same s. O(d²) per element."""
     ops = p.ops
     l1, l2 = _common_dtype(ops, _covariance_factor(p), _covariance_factor(q))
+    return l1, l2, _unit(ops, ops.xp.maximum(_max_abs_matrix(ops, l1), _max_abs_matrix(ops, l2)))
+
+
+def _fast_terms(ops: Backend, l1: Any, l2: Any) -> tuple[Any, Any, Any]:
+    """The textbook T = ‖L₁‖² + ‖L₂‖² − 2 Σ √λᵢ(ZᵀZ), Z = L₂ᵀL₁, its rounding magnitude, and
+    the traces ‖L₁‖² + ‖L₂‖² = tr Σ₁ + tr Σ₂."""
     z = ops.matrix_transpose(l2) @ l1
     eigenvalues = ops.eigvalsh(ops.matrix_transpose(z) @ z)  # those of Σ₁Σ₂
-    roots = ops.sum(ops.xp.sqrt(_nonnegative(ops, eigenvalues)), -1)
-    traces = ops.sum(l1 * l1, (-2, -1)) + ops.sum(l2 * l2, (-2, -1))
-    return traces - 2 * roots, traces + 2 * roots
+    # derivative 0 (not ∞·0) where an eigenvalue rounds or underflows to 0
+    roots = ops.sum(_sqrt_zero_safe(ops, eigenvalues), -1)
+    square = "...ij,...ij->..."
+    traces = ops.xp.einsum(square, l1, l1) + ops.xp.einsum(square, l2, l2)
+    return traces - 2 * roots, traces + 2 * roots, traces
 
 
 def _exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
     """T by the eigenbasis sum of squares for a flat batch (n,), from Σ₂ − Σ₁ formed as
-    double-doubles; in float64 where the framework has it, returned in ``fast``'s dtype."""
+    double-doubles; in float64 where the framework has it, returned in ``fast``'s dtype. NaN
+    where it is not resolved (:func:`_checked_term`)."""
     ops = p.ops
     (hi1, lo1), (hi2, lo2) = _dense_dd(p), _dense_dd(q)
     parts = [ops.widen(x) for x in (hi1, lo1, hi2, lo2)]
@@ -250,7 +465,63 @@ def _exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
         hi1, lo1, hi2, lo2 = parts
     else:
         hi1, lo1, hi2, lo2 = _common_dtype(ops, hi1, lo1, hi2, lo2)
-    return ops.cast_like(_eigenbasis_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1)), fast)
+    return ops.cast_like(_checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1)), fast)
+
+
+def _rescaled_exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
+    """s²T as :func:`_exact_term`, in the units s of :func:`_pair_factors` (recomputed from the
+    same factors: the same s), scaled in float64 where the framework has it."""
+    ops = p.ops
+    l1, l2, unit = _pair_factors(p, q)
+    wide = [ops.widen(x) for x in (l1, l2, unit)]
+    if wide[0] is not None:
+        l1, l2, unit = wide
+    l1, l2 = l1 * unit[..., None, None], l2 * unit[..., None, None]
+    (hi1, lo1), (hi2, lo2) = _scaled_dd(p, l1, unit), _scaled_dd(q, l2, unit)
+    # Equal covariances by their factors: their scaled Σ may be equal by underflow alone.
+    same = ops.xp.all(l1 == l2, axis=(-2, -1))
+    return ops.cast_like(_checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1), same), fast)
+
+
+def _checked_term(ops: Backend, sigma: Any, delta: Any, same: Any = None) -> Any:
+    """:func:`_eigenbasis_term`, NaN (refused by the caller) also where it is within 2⁶⁵d²·tiny
+    of 0: entries of Σ below the normal range lose up to tiny each, which moves √T by ≈ 2d·√tiny
+    (Powers–Størmer, as there). Kept where the covariances are equal (``same``; by default where
+    T = 0 exactly, which unscaled covariances give only for D = 0)."""
+    xp = ops.xp
+    value = _eigenbasis_term(ops, sigma, delta)
+    tiny = float(np.finfo(ops.numpy_dtype(value)).tiny)
+    lost = (value < 2.0**65 * sigma.shape[-1] ** 2 * tiny) & ~(value == 0 if same is None
+                                                                  else same)
+    return xp.where(lost, math.nan + 0 * value, value)
+
+
+def _scaled_dd(cov: Covariance, factor: Any, unit: Any) -> tuple[Any, Any]:
+    """s²Σ = hi + lo for a flat batch, in ``factor``'s dtype: the structure's own double-double
+    Σ (exact from its inputs: a given matrix, variances, W Wᵀ + D) scaled by s², where that Σ
+    is within the float range; else, for the elements where it over- or underflowed (a
+    Cholesky factor ~1e200, a standard deviation ~1e-200), (sL)(sL)ᵀ with its rounding error,
+    from the scaled factor ``factor`` = sL. Which: diag(hi)·s² against the row norms ‖sLᵢ‖²
+    (equal but for the factor's backward error, ≈ d·u relative)."""
+    ops = cov.ops
+    xp = ops.xp
+    hi, lo = _common_dtype(ops, *_dense_dd(cov), factor)[:2]
+    square = unit[..., None, None] * unit[..., None, None]
+    hi, lo = hi * square, lo * square
+    rows = ops.sum(factor * factor, -1)
+    faithful = xp.all(xp.abs(ops.diagonal(hi) - rows) <= 0.5 * rows, axis=-1) & xp.all(
+        xp.isfinite(hi + lo), axis=(-2, -1))
+    if not ops.is_traced(faithful) and bool(np.all(ops.to_numpy(faithful))):
+        return hi, lo
+
+    def from_factor() -> Any:
+        product = factor @ ops.matrix_transpose(factor)
+        residual = product_residual(product, factor, ops.matrix_transpose(factor), xp)
+        keep = faithful[..., None, None]
+        return (xp.where(keep, hi, product),
+                xp.where(keep, lo, 0 * product if residual is None else -residual))
+
+    return ops.when_any(~faithful, from_factor, (hi, lo))
 
 
 def _eigenbasis_term(ops: Backend, sigma: Any, delta: Any) -> Any:
@@ -274,7 +545,125 @@ def _eigenbasis_term(ops: Backend, sigma: Any, delta: Any) -> Any:
     den = xp.sqrt(_nonnegative(ops, kappa))[..., :, None] + s[..., None, :]
     positive = den > 0
     h = xp.where(positive, num / xp.where(positive, den, 1 + 0 * den), 0 * num)
-    return ops.sum(h * h, (-2, -1))
+    value = xp.einsum("...ij,...ij->...", h, h)
+    return xp.where(_resolved(ops, value, d, k, kappa, minus_s, num), value,
+                    math.nan + 0 * value)
+
+
+def _resolved(ops: Backend, value: Any, d: Any, k: Any, kappa: Any, minus_s: Any,
+              num: Any) -> Any:
+    """Where the eigenbasis sum T = ``value`` is resolved; the checks, each a bound on how far
+    the computed parts can be from the true ones (failing them, T is refused, not returned):
+
+    - T ≤ ‖Σ₂ − Σ₁‖_* ≤ Σᵢⱼ |Dᵢⱼ|, by the Powers–Størmer inequality ‖A^½ − B^½‖²_F ≤ ‖A − B‖_*;
+    - rounding of K's eigenvalues: a negative one (K ⪰ 0) shows their absolute error ε there
+      (κ(Σ₁) ≳ 1e60, where the graded order no longer resolves K's small eigenvalues);
+      cᵢ ∈ [√(cᵢ² − 4ε), √(cᵢ² + 4ε)] moves each Hᵢⱼ² within [numᵢⱼ²/(cᵢ⁺ + sⱼ)²,
+      numᵢⱼ²/(cᵢ⁻ + sⱼ)²] (an estimate within 2× of the error measured at κ(Σ₁) ~ 1e100):
+      kept where that moves T by no more than τ times the rest of T, τ the documented
+      accuracy 100·κ(Σ₁)·u within [2⁻⁴⁰, 2⁻²⁰];
+    - underflow: where K's diagonal sₖ(sₖ + Dₖₖ) falls below the normal range for sₖ > 0
+      (Σ₁ spanning beyond ≈1e±154 in these units) those directions k of K are lost, which
+      moves √T by at most √(2ℓ), ℓ = Σₖ Σⱼ |Dₖⱼ| over them (Powers–Størmer again): kept where
+      that moves T by no more than τ. O(d²)."""
+    xp = ops.xp
+    zero = 0 * kappa
+    total = "...ij->..."
+    err = 4 * xp.maximum(-kappa[..., :1], zero[..., :1])  # eigh's eigenvalues ascend
+    c2, s = xp.maximum(kappa, zero)[..., :, None], xp.maximum(-minus_s, zero)[..., None, :]
+    low = xp.sqrt(xp.maximum(c2 - err[..., None], 0 * c2)) + s
+    high = xp.sqrt(c2 + err[..., None]) + s
+    moved = xp.where(num != 0, num / low, 0 * num) ** 2 - (num / high) ** 2
+    # (terms with cᵢ + sⱼ = 0, counted as 0, are not estimated: their true value is unbounded
+    # by these, and bounded by the first check)
+    counted = (high > low) & (xp.sqrt(c2) + s > 0)
+    spread = xp.einsum(total, xp.where(counted, moved, 0 * num))
+    tiny = float(np.finfo(ops.numpy_dtype(value)).tiny)
+    size = xp.abs(d)
+    # underflowed directions: sₖ > 0 but sₖ(sₖ + Dₖₖ) < tiny (not an eigenvalue rounded to 0)
+    lost = (ops.diagonal(k) < tiny) & (s[..., 0, :] > 0)
+    ell = xp.einsum(total, xp.where(lost[..., :, None], size, 0 * d))
+    # the documented accuracy 100·κ(Σ₁)·u, within [2⁻⁴⁰, 2⁻²⁰] (κ = ∞ where an sⱼ is 0)
+    eps = float(np.finfo(ops.numpy_dtype(value)).eps)
+    tol = xp.clip(100 * eps * s[..., 0, 0] / s[..., 0, -1], 2.0**-40, 2.0**-20)
+    return ((value <= xp.einsum(total, size) * (1 + 2.0**-20))
+            & (spread <= tol * (value - spread)) & (8 * ell <= tol * tol * value))
+
+
+def _unit(ops: Backend, largest: Any) -> Any:
+    """2^-e for largest = f·2^e, f ∈ [½, 1): the exact power of two that brings ``largest`` to
+    [½, 1), e clamped to the dtype's normal range (|e| ≤ 1022 in float64, so that 2^-e and 2^e
+    are both finite); the largest unit 2^1022 for largest = 0, which then takes no part in a
+    minimum. No gradient flows through it."""
+    xp = ops.xp
+    largest = ops.stop_gradient(largest)
+    limit = _EXPONENT_LIMIT[ops.numpy_dtype(largest)]
+    exponent = xp.where(largest > 0, xp.frexp(largest)[1], -limit)
+    exponent = xp.where(exponent > limit, limit, xp.where(exponent < -limit, -limit, exponent))
+    return xp.ldexp(xp.ones_like(largest), -exponent)
+
+
+def _norm_unit(ops: Backend, squared: Any) -> Any:
+    """A power of two s with s²·``squared`` = ‖s·x‖² in [¼, 1), for ``squared`` = ‖x‖² in the
+    normal range; where it overflowed, s = 2^-1022 (then |s·xᵢ| ≤ 4); where it is below the
+    normal range (x = 0 included), s = 2^594 (then |s·xᵢ| < 2⁸³, and no subnormal xᵢ becomes
+    subnormal in its square). float64 values; float32's scaled to its range."""
+    xp = ops.xp
+    squared = ops.stop_gradient(squared)
+    limit = _EXPONENT_LIMIT[ops.numpy_dtype(squared)]
+    small = (58 * (limit + 2)) // 100
+    exponent = (xp.frexp(squared)[1] + 1) // 2  # ⌈e/2⌉ for squared = f·2^e
+    exponent = xp.where(squared >= float(np.finfo(ops.numpy_dtype(squared)).tiny),
+                        xp.where(xp.isinf(squared), limit, exponent), -small)
+    return xp.ldexp(xp.ones_like(squared), -exponent)
+
+
+def _max_abs_matrix(ops: Backend, a: Any) -> Any:
+    """max |aᵢⱼ| over the last two axes, as max(max aᵢⱼ, −min aᵢⱼ): no temporary of a's size;
+    exact, so the same in every route that recomputes it."""
+    xp = ops.xp
+    return xp.maximum(xp.amax(a, (-2, -1)), -ops.amin(a, (-2, -1), keepdims=False))
+
+
+def _squared_norm(ops: Backend, x: Any) -> Any:
+    """Σᵢ xᵢ² over the last axis."""
+    return ops.xp.einsum("...i,...i->...", x, x)
+
+
+def _raise_unrepresentable(p: Covariance, q: Covariance, value: Any = None) -> None:
+    """Raise DtypeError for what makes W₂ unrepresentable (the first that applies):
+
+    - an element of p or q whose factor (L with L Lᵀ = Σ) has an entry beyond the float range
+      (Σ = Λ⁻¹ of a precision with pivots ~1e-320, Kronecker factors ~1e200 each);
+    - the first NaN of ``value``: an element the exact route could not resolve (P ≈ Q where a
+      covariance spans beyond ≈1e±154, or its condition number is beyond float64's reach, and
+      W₂ depends on its smallest directions; see :func:`_exact_term`).
+
+    Returns where neither applies (the caller then re-raises what it caught)."""
+    widest = "float64 — the widest dtype gaussdiv computes in — cannot hold"
+    for name, cov in (("p", p), ("q", q)):
+        ops = cov.ops
+        bad = ~np.isfinite(ops.to_numpy(_max_abs_matrix(ops, _covariance_factor(cov))))
+        if bad.any():
+            dtype = np.dtype(cov.dtype).name
+            kind = "Σ = Λ⁻¹ of the precision" if isinstance(cov.to_full(), FullPrecision) \
+                else "the covariance"
+            what, advice = ((widest, "rescale the data (W₂ scales with it)")
+                            if dtype == "float64" else
+                            (f"{dtype} cannot hold", "build the Gaussians in float64"))
+            raise DtypeError(
+                f"{name}'s covariance{describe_index(first_true(bad))} is beyond the range of "
+                f"{dtype}: a square root L (L Lᵀ = Σ) of {kind} has entries over "
+                f"{np.finfo(cov.dtype).max:.3g}, which {what}, so W₂ cannot be formed; {advice}")
+    if value is not None:
+        where = describe_index(first_true(np.isnan(p.ops.to_numpy(value))))
+        raise DtypeError(
+            f"p and q{where}: W₂ cannot be resolved here: the two covariances nearly agree, and "
+            "what they differ in lies along directions in which a covariance is more than "
+            "≈1e154 times smaller than along its largest (or its condition number is beyond "
+            f"≈1e60), which {widest} next to the largest; give diagonal covariances as "
+            "Gaussian.diag (W₂ is then exact per coordinate), or rescale the coordinates so "
+            "that each covariance spans less")
 
 
 def _covariance_factor(cov: Covariance) -> Any:
