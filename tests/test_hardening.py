@@ -325,3 +325,16 @@ def test_one_dimensional_tv_of_subnormal_isotropic_variances_is_not_nan():
     lower, upper = gaussdiv.tv_bounds(p, q)
     np.testing.assert_array_equal(lower, [1.0, 1.0])
     np.testing.assert_array_equal(upper, [1.0, 1.0])
+
+
+def test_log_ratio_of_a_batched_float32_p_and_an_unbatched_float64_q_is_float64():
+    """torch lets a dimensioned float32 tensor decide the dtype against a 0-d float64 one; the
+    pair's result dtype is the wider one, as for kl (found by the density fuzzer)."""
+    p = gaussdiv.Gaussian(torch.zeros((1, 1, 3), dtype=torch.float32),
+                          2 * torch.eye(3, dtype=torch.float32))
+    q = gaussdiv.Gaussian.standard(3, like=torch.zeros(3, dtype=torch.float64))
+    x = torch.tensor([1.0, -0.5, 0.25], dtype=torch.float32)
+    value = gaussdiv.log_ratio(p, q, x)
+    assert value.dtype == torch.float64 and value.shape == (1, 1)
+    expected = -0.5 * (3 * math.log(2) - 1.3125 / 2)  # −½(ln|Σ₁|/|Σ₂| + ‖x‖²/2 − ‖x‖²)
+    assert float(value.reshape(())) == pytest.approx(expected, rel=1e-7)

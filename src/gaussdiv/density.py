@@ -130,21 +130,28 @@ def log_ratio(p: Gaussian, q: Gaussian, x: ArrayLike) -> Array:
     with np.errstate(all="ignore"):
         # each quadratic form in its own Gaussian's dtype (torch does not promote in solves)
         dq, dp = ops.cast_like(x - q.mean, q.mean), ops.cast_like(x - p.mean, p.mean)
-        quad = q.cov.mahalanobis(dq) - p.cov.mahalanobis(dp)
+        # combined in the wider dtype: torch lets a dimensioned float32 operand decide the
+        # dtype against a 0-d float64 one (an unbatched Q against a batched P)
+        wider = dq if np.promote_types(q.cov.dtype, p.cov.dtype) == q.cov.dtype else dp
+
+        def widened(v: Any) -> Any:
+            return ops.cast_like(v, wider)
+
+        quad = widened(q.cov.mahalanobis(dq)) - widened(p.cov.mahalanobis(dp))
         overflowed = xp.isnan(quad)  # finite inputs: only ∞ − ∞ gives NaN here
 
         def rescaled() -> Any:
             largest = ops.stop_gradient(xp.maximum(ops.max_abs(dq, -1), ops.max_abs(dp, -1)))
             exponent = xp.frexp(largest)[1]
             unit = xp.ldexp(xp.ones_like(largest), -exponent)
-            scaled = q.cov.mahalanobis(dq * ops.cast_like(unit, dq)) - \
-                p.cov.mahalanobis(dp * ops.cast_like(unit, dp))
+            scaled = widened(q.cov.mahalanobis(dq * ops.cast_like(unit, dq))) - \
+                widened(p.cov.mahalanobis(dp * ops.cast_like(unit, dp)))
             back = xp.ldexp(xp.ones_like(largest), exponent)[..., 0]
             return xp.where(overflowed, (scaled * back) * back, quad)
 
         if ops.is_traced(quad) or bool(ops.to_numpy(overflowed).any()):
             quad = ops.when_any(overflowed, rescaled, quad)
-        value = 0.5 * ((q.cov.logdet() - p.cov.logdet()) + quad)
+        value = 0.5 * ((widened(q.cov.logdet()) - widened(p.cov.logdet())) + quad)
     return p.cov.ops.result(value, p.dtype if p.dtype == q.dtype else value.dtype)
 
 
