@@ -1,9 +1,8 @@
 """Library bugs the CLI fuzzer found that the command line cannot fix: each is the smallest
-input that shows it, run through the CLI, as a strict xfail. When the library is fixed its
-test passes, which fails the run: then delete the test here and its entry in the fuzzer's
-KNOWN_ISSUES (test_cli_fuzz.py, by library module), which until then tolerates the bug in
-generated examples. The reproducers without such an entry (a NaN that comes with no warning)
-are beyond what the fuzzer checks.
+input that shows it, run through the CLI. An open one is a strict xfail with an entry in the
+fuzzer's KNOWN_ISSUES (test_cli_fuzz.py, by library module), which tolerates the bug in
+generated examples until it is fixed; its test then passes, which fails the run: remove the
+marker and the entry. Every one here is fixed now and stays as a regression test.
 
 The CLI does not catch these exceptions (a LinAlgError is not a user error the CLI can
 explain) nor hide these warnings (each comes with a NaN where a number or ∞ belongs)."""
@@ -23,11 +22,10 @@ def _column(n: int, scale: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, 1)) * scale
 
 
-@pytest.mark.xfail(strict=True, raises=np.linalg.LinAlgError,
-                   reason="gaussdiv/relations/base.py dense_mix: eigvalsh of the mixed "
-                          "covariance does not converge, and the LinAlgError escapes")
 @pytest.mark.parametrize("divergence", ["bhattacharyya", "hellinger", "renyi:0.5"])
 def test_renyi_family_with_a_1e300_scale_factor(invoke, tmp_path, divergence):
+    """Fixed (was a known issue): where Σ = L Lᵀ overflows, the mix is factored from the
+    sides' square roots (the LinAlgError of eigvalsh escaped)."""
     wide = write_json(tmp_path / "wide.json", {"mean": [0.0, 0.0, 0.0], "scale_tril": [
         [1.0, 0.0, 0.0], [0.0, 1e300, 0.0], [0.0, 0.0, 1.0]]})
     other = write_json(tmp_path / "corr.json", CORRELATED)
@@ -35,11 +33,9 @@ def test_renyi_family_with_a_1e300_scale_factor(invoke, tmp_path, divergence):
     assert result.exit_code in (0, 2)
 
 
-@pytest.mark.xfail(strict=True, raises=np.linalg.LinAlgError,
-                   reason="gaussdiv/relations/dense.py matrix_difference_whitened: a singular "
-                          "triangular factor (variance e^-1500 underflows to 0) escapes as "
-                          "LinAlgError")
 def test_renyi_2_against_a_logvar_of_minus_1500(invoke, tmp_path):
+    """Fixed (was a known issue): an underflowed whitening factor keeps the fast value (a
+    singular triangular factor escaped as LinAlgError)."""
     tiny = write_json(tmp_path / "tiny.json", {"mean": [0.0, 0.0], "logvar": [-1500.0, 0.0]})
     standard = write_json(tmp_path / "std.json", STANDARD)
     result = invoke("kl", standard, tiny, "--divergence", "renyi:2", code=None)

@@ -2,9 +2,11 @@
 
 Fast terms: when a side is dense (full covariance or precision), both sides' full twins and
 their Cholesky factors, B = L₂⁻¹L₁, tr = ‖B‖²_F and ln-ratio = 2 Σ ln(L₂,ᵢᵢ/L₁,ᵢᵢ) (ratios
-before logs: no overflow at any scale), corrected for the factors' backward errors. When no
-side is dense (diagonal, low-rank, Kronecker mixed), tr(Σ₂⁻¹Σ₁) from what each side knows and
-the log-ratio from each side's log-determinant: nothing d×d.
+before logs: no overflow at any scale, and a shared scale cancels exactly), corrected for the
+factors' backward errors; against a diagonal, the same ratios with its standard deviations
+(:func:`diagonal_log_ratio`) and tr(Σ₂⁻¹Σ₁) from quotients diag(Σ₁)/v. When no side is dense
+(diagonal, low-rank, Kronecker mixed), tr(Σ₂⁻¹Σ₁) from what each side knows and the log-ratio
+from each side's log-determinant: nothing d×d.
 
 Exact route (the batch elements where those cancel): the eigenvalues ε of the whitened
 difference E = Σ₂^-½(Σ₁ − Σ₂)Σ₂^-½, with Σ₁ − Σ₂ formed from both sides' double-double dense
@@ -13,6 +15,11 @@ A ⊗ B carried to ≈ u²), so the difference keeps its digits however close th
 Precisions are never inverted: a precision Λ₂ = R₂R₂ᵀ whitens by E = R₂ᵀΣ₁R₂ − I formed with
 error-free products; a precision Λ₁ against a covariance uses the eigenvalues of Σ₁⁻¹Σ₂
 (λ ↦ 1/λ); two precisions use excess(Σ₁‖Σ₂) = excess(Λ₂‖Λ₁).
+
+The double-double route runs for the pair rescaled to unit scale by a power of two (exact:
+:func:`gaussdiv.relations.base.balanced`), since its residuals under- and overflow at the ends
+of the float range; an element whose eigenvalues lie beyond the float range (a log-variance of
+−1500 whitening Σ₁) keeps its fast value, and its spectrum reports the limit ε = +inf.
 
 Cost O(d³) and O(d²) memory per refined element, for d ≤ DENSE_EXACT_MAX_DIM; above, the fast
 value stands and :meth:`accuracy_note` says so (a warning at run time).
@@ -30,6 +37,7 @@ from gaussdiv.relations.base import (
     PairRelation,
     PairTerms,
     Spectrum,
+    balanced,
     spectrum_excess,
     terms_from,
 )
@@ -40,6 +48,7 @@ from gaussdiv.structures import (
     Factored,
     FullCovariance,
     FullPrecision,
+    KroneckerCovariance,
     LowRankCovariance,
 )
 
@@ -56,12 +65,18 @@ class DenseRelation(PairRelation):
                 and not isinstance(q, DiagonalCovariance):
             trace, logdet_ratio = full_terms(p.to_full(), q.to_full())
             return terms_from(trace, logdet_ratio, p.dim, ops)
-        if dense and isinstance(p, DiagonalCovariance):
-            # Whitening diag(√v₁) by Σ₂'s factor keeps its backward-error correction; the
-            # log-determinants come from each side (ln v₁ exact even beyond float range).
-            trace = full_terms(p.to_full(), q.to_full())[0]
-        else:
-            trace = structured_trace(p, q)
+        if dense:
+            if isinstance(p, DiagonalCovariance):
+                # Whitening diag(√v₁) by Σ₂'s factor keeps its backward-error correction.
+                trace = full_terms(p.to_full(), q.to_full())[0]
+                logdet_ratio, rounding = diagonal_log_ratio(p, q)
+                logdet_ratio = -logdet_ratio
+            else:
+                trace = structured_trace(p, q)
+                logdet_ratio, rounding = diagonal_log_ratio(q, p)
+            terms = terms_from(trace, logdet_ratio, p.dim, ops)
+            return terms._replace(magnitude=terms.magnitude + rounding)
+        trace = structured_trace(p, q)
         logdet_q, logdet_p = q.logdet(), p.logdet()
         terms = terms_from(trace, logdet_q - logdet_p, p.dim, ops)
         # A difference of two log-determinants rounds with their size, not the result's.
@@ -192,6 +207,12 @@ def structured_trace(p: Covariance, q: Covariance) -> Any:
     if isinstance(p, LowRankCovariance):
         total = ops.sum(q.inverse_diagonal() * p.var, -1)
         return total + ops.sum(q.mahalanobis(ops.xp.moveaxis(p.factor, -1, 0)), 0)
+    if isinstance(q, DiagonalCovariance) and q.kind != "logvar":
+        # diag(Σ₁)ᵢ / vᵢ as quotients: 1/v overflows for subnormal v (v = 1e-313) where the
+        # ratio is ≈ 1; a standard deviation divides twice (s² may be subnormal).
+        param = q.full(q.param)
+        x = p.diagonal() / param
+        return ops.sum(x if q.kind == "var" else x / param, -1)
     if isinstance(p, DiagonalCovariance) or isinstance(q, DiagonalCovariance):
         return ops.sum(q.inverse_diagonal() * p.diagonal(), -1)
     # Two Kronecker structures of different factor sizes: Σ₂⁻¹Σ₁ column by column would be
@@ -200,22 +221,151 @@ def structured_trace(p: Covariance, q: Covariance) -> Any:
     return trace
 
 
+def diagonal_log_ratio(diag: DiagonalCovariance, full: Factored) -> tuple[Any, Any]:
+    """ln|Σ_diag|/|Σ_full| for a diagonal and a full structure, and its rounding magnitude
+    beyond the d·u of :func:`terms_from`.
+
+    Σᵢ 2 ln(√vᵢ / Lᵢᵢ) for a covariance's factor L (2 ln(√vᵢ Rᵢᵢ) for a precision's R), minus
+    (plus) the trace of its backward error: ratios before logarithms, so a scale the two sides
+    share cancels exactly (1e280 I against a covariance of 1e280's: the difference of their
+    log-determinants, each ≈ 1934, would round to ≈ 4e-13). A coordinate whose ratio under-
+    or overflows (log-variances beyond the float range) is a difference of logarithms,
+    ½ ln vᵢ ∓ ln Lᵢᵢ, and its size is returned as the magnitude (0 where there is none; one
+    host read decides).
+    """
+    ops = diag.ops
+    xp = ops.xp
+    pivots = ops.diagonal(full.factor)
+    covariance = isinstance(full, FullCovariance)
+    std = diag.std()  # (…, d) or (…, 1): broadcasts against the pivots
+    logs = xp.log(std / pivots if covariance else std * pivots)  # callers ignore fp warnings
+    value = 2 * ops.sum(logs, -1)
+    rounding = 0.0
+    if ops.is_traced(value) or not ops.all_finite(value):
+        with np.errstate(all="ignore"):
+            log_pivots = xp.log(pivots) if covariance else -xp.log(pivots)
+            half_log_var = 0.5 * diag.full(diag.log_var())
+            beyond = ~xp.isfinite(logs)
+            logs = xp.where(beyond, half_log_var - log_pivots, logs)
+            size = xp.abs(half_log_var) + xp.abs(log_pivots)
+        value = 2 * ops.sum(logs, -1)
+        rounding = 2 * ops.sum(xp.where(beyond, size, 0.0 * size), -1)
+    f = full.backward_error
+    if f is not None:
+        trace_f = ops.sum(ops.diagonal(f), -1)
+        value = value - trace_f if covariance else value + trace_f
+    return value, rounding
+
+
 def dense_spectrum(p: Covariance, q: Covariance) -> Spectrum:
-    """The exact spectrum for a flat batch (n,), from the whitened difference (see module doc)."""
+    """The exact spectrum for a flat batch (n,), from the whitened difference (see module doc);
+    ε = +inf for an element whose eigenvalues lie beyond the float range (see
+    :func:`_beyond_range`). For the :func:`_balanced` pair."""
+    p, q = _balanced(p, q)
+    beyond = _beyond_range(p, q)
+    if beyond is None:
+        return _dense_spectrum(p, q)
     ops = p.ops
+    n = (len(beyond),)
+    inf = np.inf + ops.xp.zeros_like(q.diagonal())
+    rows = ops.index_array(np.flatnonzero(~beyond), like=inf)
+    if not len(rows):
+        return Spectrum(inf)
+    some = _dense_spectrum(p.take_flat(n, rows), q.take_flat(n, rows))
+    log_ratio = None if some.log_ratio is None else ops.scatter(inf, rows, some.log_ratio)
+    return Spectrum(ops.scatter(inf, rows, some.eps), log_ratio)
+
+
+def _dense_spectrum(p: Covariance, q: Covariance) -> Spectrum:
+    """:func:`dense_spectrum` for elements whose reference whitens.
+
+    The eigenvalues e of a whitened E carry an absolute error of a few u·max(1, ‖E‖₂), so an
+    eigenvalue 1 + e below d·u·max(1, |e|) of Σ₂⁻¹Σ₁ (of Σ₁⁻¹Σ₂ for a precision Λ₁) is not
+    resolved at all: it is reported as its limit, λ = 0 (ε = −1), or λ = +inf for the flipped
+    route; so is an element whose E is not finite, ε = +inf (the whitened Σ₁ overflowing;
+    λ = 0 for the flipped route, where it is Σ₂ that overflows).
+    """
+    ops = p.ops
+    xp = ops.xp
     whitened = dense_whitened(p, q)
     if whitened is not None:
-        return Spectrum(ops.eigvalsh(whitened))
+        whitened, finite = _finite_rows(ops, whitened)
+        eps = ops.eigvalsh(whitened)
+        eps = xp.where(_resolved(ops, eps), eps, -1.0 + 0.0 * eps)
+        return Spectrum(_where_rows(ops, finite, eps, np.inf))
     # A precision Λ₁ against a covariance Σ₂: the eigenvalues of Σ₁⁻¹Σ₂ are 1/λ, so
     # ε = 1/(1 + ε') − 1 with ln(1 + ε) = −ln(1 + ε').
-    flipped = ops.eigvalsh(precision_whitened(q.dense_dd(), p))
-    return Spectrum(-flipped / (1 + flipped), -ops.xp.log1p(flipped))
+    flipped, finite = _finite_rows(ops, precision_whitened(q.dense_dd(), p))
+    flipped = ops.eigvalsh(flipped)
+    flipped = xp.where(_resolved(ops, flipped), flipped, -1.0 + 0.0 * flipped)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eps, log_ratio = -flipped / (1 + flipped), -xp.log1p(flipped)
+    # Σ₂ beyond the float range: the eigenvalues of Σ₁⁻¹Σ₂ overflow, λ = 0
+    return Spectrum(_where_rows(ops, finite, eps, -1.0),
+                    _where_rows(ops, finite, log_ratio, -np.inf))
+
+
+def _resolved(ops: Any, e: Any) -> Any:
+    """Where 1 + e exceeds the absolute error d·u·max(1, maxᵢ |eᵢ|) of eigenvalues e (n, d)."""
+    size = ops.max_abs(e, -1)
+    return 1 + e > e.shape[-1] * float(np.finfo(ops.numpy_dtype(e)).eps) * (1 + size)
+
+
+def _beyond_range(p: Covariance, q: Covariance) -> np.ndarray | None:
+    """Host mask (n,) of the elements whose whitening factor, Σ₂'s (of a diagonal or Kronecker
+    Σ₂: full factors are validated, a low-rank one is refused where singular, and a
+    precision Λ₁ whitens by its own), has a diagonal entry 0 or ±inf: a standard deviation
+    e^(ℓ/2) beyond the float range (log-variances below −1490 or above 1420), or a Kronecker
+    factor product that under- or overflows. Then Σ₂⁻¹Σ₁ has an eigenvalue beyond the float
+    range too (λ ≥ Σ₁,ᵢᵢ/Σ₂,ᵢᵢ), and nothing float64 can hold whitens Σ₁. None where there
+    are none, and under tracing (no host read; JAX's solves do not raise, and the non-finite E
+    they give is set aside by :func:`_finite_rows`)."""
+    if isinstance(p, FullPrecision):
+        return None
+    ops = q.ops
+    if isinstance(q, DiagonalCovariance):
+        pivots = q.std()
+    elif isinstance(q, KroneckerCovariance):
+        pivots = q.outer(ops.diagonal(q.a.factor), ops.diagonal(q.b.factor))
+    else:
+        return None
+    if ops.is_traced(pivots):
+        return None
+    with np.errstate(all="ignore"):
+        bad = ~ops.xp.all((pivots > 0) & ops.xp.isfinite(pivots), axis=-1)
+    mask = np.asarray(ops.to_numpy(bad), dtype=bool).reshape(-1)
+    return mask if mask.any() else None
+
+
+def _finite_rows(ops: Any, e: Any) -> tuple[Any, Any]:
+    """(E with its non-finite elements (n, d, d) replaced by 0, where E is finite (n,); None
+    when every element is, which one host read decides): an element beyond the float range
+    (Σ₁ or Σ₂⁻¹ overflowing) is never decomposed."""
+    xp = ops.xp
+    if not ops.is_traced(e) and ops.all_finite(e):
+        return e, None
+    finite = xp.all(xp.isfinite(e), axis=(-2, -1))
+    return xp.where(finite[..., None, None], e, xp.zeros_like(e)), finite
+
+
+def _where_rows(ops: Any, keep: Any, values: Any, other: float) -> Any:
+    """values (n, d) where keep (n,) (everywhere for None), else ``other`` in every entry."""
+    return values if keep is None else ops.xp.where(keep[..., None], values, other + 0.0 * values)
 
 
 def dense_exact_excess(p: Covariance, q: Covariance, fast: Any) -> Any:
     """Σ g(εᵢ) for a flat batch: from the trace series of E where the backend has the fused
-    kernels and ‖E‖_F is small (P ≈ Q), from E's eigenvalues elsewhere."""
+    kernels and ‖E‖_F is small (P ≈ Q), from E's eigenvalues elsewhere; ``fast`` for the
+    elements beyond the float range (:func:`_beyond_range`, or E not finite)."""
     ops = p.ops
+    beyond = _beyond_range(p, q)
+    if beyond is not None:
+        n = (len(beyond),)
+        rows = ops.index_array(np.flatnonzero(~beyond), like=fast)
+        if not len(rows):
+            return fast
+        return ops.scatter(fast, rows, dense_exact_excess(p.take_flat(n, rows),
+                                                          q.take_flat(n, rows), fast[rows]))
     fused = _fused_difference_excess(p, q)
     if fused is None:
         return _whitened_excess(p, q, fast)
@@ -250,20 +400,24 @@ def _fused_difference_excess(p: Covariance, q: Covariance) -> tuple[Any, np.ndar
 
 
 def _whitened_excess(p: Covariance, q: Covariance, fast: Any) -> Any:
-    """Σ g(εᵢ) from E = :func:`dense_whitened` (trace series where small, else eigenvalues)."""
+    """Σ g(εᵢ) from E = :func:`dense_whitened` (trace series where small, else eigenvalues), for
+    the :func:`_balanced` pair."""
+    p, q = _balanced(p, q)
     ops = p.ops
     whitened = dense_whitened(p, q)
     if whitened is None:
-        return spectrum_excess(ops, dense_spectrum(p, q), fast)
+        return spectrum_excess(ops, _dense_spectrum(p, q), fast)
+    whitened, finite = _finite_rows(ops, whitened)
     series = ops.trace_series_excess(whitened)
     if series is None:
-        return spectrum_excess(ops, Spectrum(ops.eigvalsh(whitened)), fast)
-    values, ok = series
-    if ok.all():
-        return values
-    rows = ops.index_array(np.flatnonzero(~ok), like=values)
-    rest = spectrum_excess(ops, Spectrum(ops.eigvalsh(whitened[rows])), fast[rows])
-    return ops.scatter(values, rows, rest)
+        values = spectrum_excess(ops, Spectrum(ops.eigvalsh(whitened)), fast)
+    else:
+        values, ok = series
+        if not ok.all():
+            rows = ops.index_array(np.flatnonzero(~ok), like=values)
+            rest = spectrum_excess(ops, Spectrum(ops.eigvalsh(whitened[rows])), fast[rows])
+            values = ops.scatter(values, rows, rest)
+    return values if finite is None else ops.xp.where(finite, values, fast)
 
 
 def dense_whitened(p: Covariance, q: Covariance) -> Any:
@@ -322,6 +476,18 @@ def precision_whitened(sigma_dd: tuple[Any, Any], ref: FullPrecision) -> Any:
     if f is not None:
         e = e + f + 0.5 * (f @ e + e @ f)
     return _symmetric(ops, e)
+
+
+def _balanced(p: Covariance, q: Covariance) -> tuple[Covariance, Covariance]:
+    """The pair at unit scale (:func:`balanced`) where E is formed from double-double matrices,
+    whose residuals under- and overflow at the ends of the float range (a product's error term
+    of a Σ near 1e-300 is subnormal); as it is where E comes from exact differences of the
+    inputs (two given matrices, or two given factors, of one side), which are scale-free."""
+    same_side = isinstance(p, FullPrecision) == isinstance(q, FullPrecision)
+    if same_side and isinstance(p, Factored) and isinstance(q, Factored) and \
+            (p.matrix is None) == (q.matrix is None):
+        return p, q
+    return balanced(p, q)[:2]
 
 
 def _given_matrix(cov: Covariance) -> Any:

@@ -105,7 +105,10 @@ def near_identical_excess(ops: Any, first: LowRankParts, second: LowRankParts) -
     - φ(M‖Σ₂): a diagonal difference δ = v₁ − v₂ (from the double-double variances) under the
       shared W = W₂. With r = δ/v₂, C the capacitance of Σ₂ and η the eigenvalues of
       C^{-½} Wᵀdiag(δ/(v₁v₂))W C^{-½}: Σᵢ g(rᵢ) + Σⱼ g(−ηⱼ) − tr(C⁻¹Wᵀdiag(δ²/(v₁v₂²))W),
-      with g(x) = x − ln(1+x).
+      with g(x) = x − ln(1+x). Both k×k matrices are formed from the whitened factor
+      Y = D₂^{-½}W and dimensionless weights, Wᵀdiag(δ/(v₁v₂))W = Yᵀdiag(δ/v₁)Y and
+      Wᵀdiag(δ²/(v₁v₂²))W = Yᵀdiag(r²v₂/v₁)Y: products such as v₁v₂ under- or overflow for
+      variances beyond 1e±154 (a low-rank Σ of entries 1e-200), the ratios never do.
     - the cross term: tr(J Hᵀ Σ₂⁻¹ diag(δ) M⁻¹ H), a product of two small differences.
     """
     xp = ops.xp
@@ -120,11 +123,12 @@ def near_identical_excess(ops: Any, first: LowRankParts, second: LowRankParts) -
     ratio = delta / v2
     diag_part = ops.sum(excess_log1p(ratio, xp, log_ratio=xp.log(v1 / v2)), -1)
     lc = q.capacitance_tril
-    mixed = ops.solve_triangular(lc, tp(w2 * (delta / (v1 * v2))[..., None]), lower=True)
-    n_prime = ops.solve_triangular(lc, tp(mixed @ w2), lower=True)  # C^{-½}N'C^{-½}
+    whitened = w2 / xp.sqrt(v2)[..., None]  # Y = D₂^{-½}W
+    mixed = ops.solve_triangular(lc, tp(whitened * (delta / v1)[..., None]), lower=True)
+    n_prime = ops.solve_triangular(lc, tp(mixed @ whitened), lower=True)  # C^{-½}N'C^{-½}
     eta = ops.eigvalsh(0.5 * (n_prime + tp(n_prime)))
     second_order = ops.solve_triangular(
-        lc, tp(w2 * (xp.abs(delta) / (v2 * xp.sqrt(v1)))[..., None]), lower=True)
+        lc, tp(whitened * (xp.abs(ratio) * xp.sqrt(v2 / v1))[..., None]), lower=True)
     diag_excess = (diag_part + ops.sum(excess_log1p(-eta, xp), -1)
                    - ops.sum(second_order * second_order, (-2, -1)))
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gaussdiv.backends import ArrayContext, context_of
+from gaussdiv.backends import ArrayContext, backend_of, context_of
 from gaussdiv.numerics.error_free import product_residual
 from gaussdiv.numerics.residual import cholesky_residual
 from gaussdiv.structures.base import Covariance
@@ -268,6 +268,21 @@ class FullCovariance(Factored):
     """
 
     describes: ClassVar[str] = "covariance"
+
+    @classmethod
+    def from_square_root(cls, root: Any) -> FullCovariance:
+        """Σ = S Sᵀ for a square root S (*batch, d, n), n ≥ d, of full rank, held by its lower
+        factor, never forming Σ (whose entries may overflow where S's do not).
+
+        With Sᵀ = QR (Householder), S Sᵀ = RᵀR, so L = Rᵀ with each column's sign made
+        positive. Householder QR is backward stable column by column: L is as accurate as S
+        allows, with no squaring of its condition number. Held as a given factor.
+        """
+        ops = backend_of(root)
+        r = ops.xp.linalg.qr(ops.matrix_transpose(root))[1]
+        diagonal = ops.diagonal(r)
+        sign = ops.xp.where(diagonal < 0, -1.0 + 0.0 * diagonal, 1.0 + 0.0 * diagonal)
+        return cls(None, ops.matrix_transpose(r) * sign[..., None, :])
 
     def logdet(self) -> Any:
         return self.side_logdet()

@@ -195,9 +195,19 @@ class LowRankCovariance(Covariance):
 
     def to_full(self) -> FullCovariance:
         """W Wᵀ + D densely, factored (NotPositiveDefiniteError where that is numerically
-        singular in this precision: W far larger than √v)."""
-        dense = self.dense()
-        return FullCovariance(dense, cholesky_checked(dense, "W Wᵀ + diag(var)", self.ops))
+        singular in this precision: W far larger than √v); where W Wᵀ overflows, from the
+        square root [diag √v, W] instead (:meth:`FullCovariance.from_square_root`, O(d²(d+k))),
+        never forming Σ."""
+        ops = self.ops
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is handled below
+            dense = self.dense()
+        if ops.is_traced(dense) or ops.all_finite(dense):
+            return FullCovariance(dense, cholesky_checked(dense, "W Wᵀ + diag(var)", ops))
+        xp, shape = ops.xp, self.batch_shape
+        eye = ops.eye(self.dim, self.dtype, like=self.factor)
+        std = xp.broadcast_to(xp.sqrt(self.var)[..., None] * eye, (*shape, self.dim, self.dim))
+        factor = xp.broadcast_to(self.factor, (*shape, *self.factor.shape[-2:]))
+        return FullCovariance.from_square_root(xp.concatenate([std, factor], -1))
 
     def condition_bound(self) -> Any:
         """max over i of diag(Σ)ᵢ · diag(Σ⁻¹)ᵢ: a lower bound on κ(D^-½ΣD^-½). O(d k²)."""
