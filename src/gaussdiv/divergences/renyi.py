@@ -271,22 +271,47 @@ def _spectrum_note(relation: PairRelation) -> Any:
     return note
 
 
+#: The exact route is kept where the spectrum's spread (1 + ε_max)/(1 + ε_min) is below this:
+#: a dense spectrum's eigenvalues carry an absolute error ≈ u·max(1, |ε|), so the smallest
+#: keep ≈ u·spread relative accuracy (√u here), while a pair that spread is far apart and its
+#: fast sum does not cancel.
+_SPECTRAL_MAX_SPREAD = 2.0**26
+
+
 def _exact_covariance_part(relation: PairRelation, p: Covariance, q: Covariance, fast: Any,
                            a: float) -> Any:
-    """½ Σ [g(εᵢ) − g(aεᵢ)/a] from the relation's exact spectrum (``fast`` without one)."""
+    """½ Σ [g(εᵢ) − g(aεᵢ)/a] from the relation's exact spectrum (``fast`` without one), and
+    ``fast`` where the spectrum does not resolve it: spread beyond _SPECTRAL_MAX_SPREAD, or an
+    eigenvalue beyond the float range (reported as its limit, λ = 0 or +inf)."""
     spectrum = relation.spectrum(p, q)
     if spectrum is None:
         return fast
-    return renyi_kernel(p.ops, spectrum, a)
+    ops = p.ops
+    lam = 1 + spectrum.eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = -ops.amin(-lam, (-1,), keepdims=False) / ops.amin(lam, (-1,), keepdims=False)
+    return ops.xp.where(spread < _SPECTRAL_MAX_SPREAD, renyi_kernel(ops, spectrum, a), fast)
 
 
 def renyi_kernel(ops: Any, spectrum: Spectrum, a: float) -> Any:
-    """½ Σᵢ [g(εᵢ) − g(aεᵢ)/a] over the spectrum's last axis, a = 1 − α ≠ 0; +inf where some
-    1 + aεᵢ ≤ 0 (Σ_α not positive definite)."""
+    """½ Σᵢ tᵢ over the spectrum's last axis, a = 1 − α ≠ 0; +inf where some 1 + aεᵢ ≤ 0
+    (Σ_α not positive definite).
+
+    tᵢ = g(εᵢ) − g(aεᵢ)/a = ln(1 + aεᵢ)/a − ln(1 + εᵢ): the first form for |εᵢ| ≤ ½ (g by its
+    series, no cancellation), the second beyond, where the first cancels (g(ε) and g(aε)/a
+    both ≈ ε for large ε)."""
     xp = ops.xp
     eps = spectrum.eps
     scaled = a * eps
     definite = 1 + ops.amin(scaled, (-1,), keepdims=False) > 0
     safe = xp.where(1 + scaled > 0, scaled, 0.0 * scaled)
-    terms = excess_log1p(eps, xp, spectrum.log_ratio) - excess_log1p(safe, xp) / a
+    near = xp.abs(eps) <= 0.5
+    zero = 0.0 * eps
+    log_ratio = spectrum.log_ratio
+    near_log = None if log_ratio is None else xp.where(near, log_ratio, zero)
+    series = (excess_log1p(xp.where(near, eps, zero), xp, near_log)
+              - excess_log1p(xp.where(near, safe, zero), xp) / a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = xp.log1p(safe) / a - (xp.log1p(eps) if log_ratio is None else log_ratio)
+    terms = xp.where(near, series, logs)
     return xp.where(definite, 0.5 * ops.sum(terms, -1), math.inf + 0.0 * eps[..., 0])
