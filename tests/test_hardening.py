@@ -337,4 +337,4 @@ def test_log_ratio_of_a_batched_float32_p_and_an_unbatched_float64_q_is_float64(
     value = gaussdiv.log_ratio(p, q, x)
     assert value.dtype == torch.float64 and value.shape == (1, 1)
     expected = -0.5 * (3 * math.log(2) - 1.3125 / 2)  # −½(ln|Σ₁|/|Σ₂| + ‖x‖²/2 − ‖x‖²)
-    assert float(value.reshape(())) == pytest.approx(expected, rel=1e-7)
+    assert float(value.reshape(())) == pytest.approx(expected, rel=1e-6)  # P in float32
