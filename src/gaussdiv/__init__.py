@@ -30,6 +30,7 @@ from gaussdiv.errors import (
     GaussianError,
     NonFiniteError,
     NotPositiveDefiniteError,
+    NotSemidefiniteError,
     NotSymmetricError,
     SampleError,
     ShapeError,
@@ -47,6 +48,7 @@ from gaussdiv.structures import (
     FullPrecision,
     KroneckerCovariance,
     LowRankCovariance,
+    SemidefiniteCovariance,
 )
 
 __version__ = "0.1.0"
@@ -72,8 +74,10 @@ __all__ = [
     "MonteCarloEstimate",
     "NonFiniteError",
     "NotPositiveDefiniteError",
+    "NotSemidefiniteError",
     "NotSymmetricError",
     "SampleError",
+    "SemidefiniteCovariance",
     "ShapeError",
     "bhattacharyya",
     "bhattacharyya_coefficient",

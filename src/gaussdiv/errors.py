@@ -36,6 +36,11 @@ class NotPositiveDefiniteError(GaussianError):
     """A matrix that must be positive definite is not (or is numerically singular)."""
 
 
+class NotSemidefiniteError(NotPositiveDefiniteError):
+    """A matrix that may be singular but must be positive semidefinite has an eigenvalue
+    below zero beyond rounding (``Gaussian.semidefinite``)."""
+
+
 class SampleError(GaussianError):
     """A data set given to ``fit`` or ``compare`` cannot be used as it is: a missing or infinite
     value, too few rows, a constant or collinear column, columns that do not match."""

@@ -9,6 +9,7 @@ functions of arrays: compare the arrays you care about).
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -29,6 +30,7 @@ from gaussdiv.errors import (
     DimensionMismatchError,
     DtypeError,
     GaussianError,
+    NotPositiveDefiniteError,
     ShapeError,
 )
 from gaussdiv.structures import (
@@ -38,6 +40,7 @@ from gaussdiv.structures import (
     FullPrecision,
     KroneckerCovariance,
     LowRankCovariance,
+    SemidefiniteCovariance,
 )
 from gaussdiv.types import Array
 from gaussdiv.validation import check_dtype, check_finite, check_vector, float_dtype
@@ -55,11 +58,19 @@ class Lazy:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def entry_point(function: F) -> F:
+def entry_point(function: F | None = None, *, semidefinite: bool = False) -> Any:
     """Mark a public function of Gaussians: torch.distributions normals and frozen SciPy
     ``multivariate_normal`` arguments are converted to Gaussians first (``from_torch``,
     ``from_scipy``); when an argument is a lazy Gaussian (Dask), the call is handed to it
-    (one task per chunk, a Dask result); otherwise the function runs as written."""
+    (one task per chunk, a Dask result); otherwise the function runs as written.
+
+    ``@entry_point(semidefinite=True)`` marks the functions defined for degenerate Gaussians
+    (``Gaussian.semidefinite``); every other one refuses them with a NotPositiveDefiniteError
+    naming the argument."""
+    if function is None:
+        return functools.partial(entry_point, semidefinite=semidefinite)
+    names = list(inspect.signature(function).parameters)
+
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
         if any(_foreign(v) for v in (*args, *kwargs.values())):
@@ -68,12 +79,28 @@ def entry_point(function: F) -> F:
         frameworks = {v.ops for v in (*args, *kwargs.values()) if isinstance(v, Gaussian)}
         if len(frameworks) > 1:  # a NumPy N(0, I) holds no data: it joins its partner's
             args, kwargs = _standard_adapted(args, kwargs)
+        if not semidefinite:
+            refuse_semidefinite(function.__name__,
+                                (*zip(names, args, strict=False), *kwargs.items()))
         for value in (*args, *kwargs.values()):
             if isinstance(value, Lazy):
                 return value.apply(function, args, kwargs)
         return function(*args, **kwargs)
 
-    return call  # type: ignore[return-value]
+    return call
+
+
+def refuse_semidefinite(function: str, named: Sequence[tuple[str, Any]]) -> None:
+    """NotPositiveDefiniteError for the first of the (name, argument) pairs that is a Gaussian
+    with a semidefinite covariance, for which ``function`` is not defined."""
+    for name, value in named:
+        if (isinstance(value, Gaussian) and isinstance(value.cov, SemidefiniteCovariance)) or (
+                isinstance(value, Lazy) and getattr(value, "constructor", None) == "semidefinite"):
+            raise NotPositiveDefiniteError(
+                f"{function}: {name} has a semidefinite covariance (Gaussian.semidefinite), "
+                f"for which {function} is not defined (a singular Σ has no density: "
+                "divergences other than W₂ are infinite or undefined); wasserstein and sample "
+                "accept it; build it with Gaussian(mean, cov) if Σ is positive definite")
 
 
 def _standard_adapted(args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -545,6 +572,51 @@ class Gaussian:
             raise ShapeError(f"batch shapes of a {factor_a.batch_shape} and b "
                              f"{factor_b.batch_shape} do not broadcast") from None
         return cls(mean, KroneckerCovariance(factor_a, factor_b))
+
+    @classmethod
+    def semidefinite(cls, mean: Any, cov: Any) -> Gaussian:
+        """A degenerate-capable N(μ, Σ) for a positive *semidefinite* Σ, possibly singular.
+
+        For covariances that may be rank-deficient — the sample covariance of fewer points than
+        dimensions (FID's 2048-d features of 1000 images; pytorch-fid's stored ``mu, sigma``),
+        a projection, a point mass (Σ = 0). Such a Gaussian lives on μ + range(Σ) and has no
+        density: :func:`gaussdiv.wasserstein`, :func:`gaussdiv.sample` and the moments are
+        defined for it, every other function refuses it (NotPositiveDefiniteError naming the
+        argument). Σ is decomposed once, Σ = U diag(λ) Uᵀ (O(d³)); eigenvalues at or below
+        d·eps·max|λ| (NumPy's ``matrix_rank`` threshold) count as exact zeros.
+
+        Args:
+            mean: μ, shape (*batch, d).
+            cov: Σ, shape (*batch, d, d), symmetric with no eigenvalue below −d·eps·max|λ|.
+
+        Returns:
+            A Gaussian of batch shape broadcast(mean.shape[:-1], cov.shape[:-2]), held as a
+            :class:`SemidefiniteCovariance`.
+
+        Raises:
+            ShapeError: ``cov`` is not (..., d, d), ``mean`` is a scalar, or the batch shapes
+                do not broadcast.
+            DimensionMismatchError: ``mean`` has another d than ``cov``.
+            NonFiniteError: a NaN or infinite entry.
+            NotSymmetricError: |Σ − Σᵀ| exceeds √eps × the largest entry.
+            NotSemidefiniteError: Σ has an eigenvalue below −d·eps·max|λ| (the message gives
+                the batch index and the eigenvalue).
+            DtypeError: complex, boolean or non-numeric input.
+            BackendMismatchError: ``mean`` and ``cov`` are arrays of two frameworks.
+
+        Examples:
+            >>> import numpy as np, gaussdiv
+            >>> flat = gaussdiv.Gaussian.semidefinite([0.0, 0.0], [[1.0, 0.0], [0.0, 0.0]])
+            >>> int(flat.cov.rank()), gaussdiv.sample(flat, 3, seed=0)[:, 1].tolist()
+            (1, [0.0, 0.0, 0.0])
+            >>> q = gaussdiv.Gaussian([0.0, 0.0], np.eye(2))
+            >>> float(gaussdiv.wasserstein(flat, q, squared=True))   # (1 − 1)² + (0 − 1)²
+            1.0
+        """
+        if (lazy := _lazy("semidefinite", mean=mean, cov=cov)) is not None:
+            return lazy  # type: ignore[no-any-return]
+        ctx = _inputs(mean=mean, cov=cov)
+        return cls(mean, SemidefiniteCovariance.from_matrix(cov, name="cov", ctx=ctx))
 
     # ------------------------------------------------------------------ properties
     @property

@@ -68,7 +68,7 @@ class MonteCarloEstimate:
         return (self.value - exact) / self.stderr
 
 
-@entry_point
+@entry_point(semidefinite=True)
 def sample(p: Gaussian, n: int, seed: Any = None) -> Array:
     """Draw n points from P: X = μ + S Z with S Sᵀ = Σ and Z standard normal.
 

@@ -142,3 +142,36 @@ def test_help_describes_the_formats(invoke):
     out = invoke("frechet", "--help").stdout
     for text in (".npy", ".npz", ".csv", ".tsv", "features", "ddof", "--json"):
         assert text in out
+
+
+# ------------------------------------------------------------------ statistics files (mu, sigma)
+def test_statistics_archives_give_the_feature_value(invoke, tmp_path):
+    """pytorch-fid's --save-stats archive (mu, sigma) in place of either feature file: the same
+    FID as from the features, also with rank-deficient covariances (n < d)."""
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((40, 64)), 1.2 * rng.standard_normal((30, 64)) + 0.1
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    np.savez(tmp_path / "a.npz", mu=a.mean(0), sigma=np.cov(a, rowvar=False))
+    np.savez(tmp_path / "b.npz", mu=b.mean(0), sigma=np.cov(b, rowvar=False))
+    expected = float(gaussdiv.frechet_distance(a, b))
+    for pair in (("a.npz", "b.npy"), ("a.npy", "b.npz"), ("a.npz", "b.npz")):
+        got = _json(invoke, *(tmp_path / name for name in pair))
+        assert results(got)["fid"]["value"] == pytest.approx(expected, rel=1e-12)
+    got = _json(invoke, tmp_path / "a.npz", tmp_path / "b.npy")
+    assert got["inputs"]["a"] == {"path": str(tmp_path / "a.npz"), "statistics": True, "dim": 64}
+    table = invoke("frechet", tmp_path / "a.npz", tmp_path / "b.npy").stdout
+    assert "(statistics, d = 64)" in table
+
+
+@pytest.mark.parametrize(("mu", "sigma", "message"), [
+    (np.zeros(3), -np.eye(3), "'sigma' is not positive semidefinite"),
+    (np.zeros(3), np.eye(2), "'sigma' must be the 3 × 3 covariance"),
+    (np.zeros((3, 1)), np.eye(3), "'mu' must be a vector"),
+    (np.array([0.0, np.nan, 0.0]), np.eye(3), "'mu' has a non-finite value"),
+])
+def test_bad_statistics_are_one_line_errors(invoke, tmp_path, mu, sigma, message):
+    np.savez(tmp_path / "s.npz", mu=mu, sigma=sigma)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((10, 3)))
+    error = one_line_error(invoke("frechet", tmp_path / "s.npz", tmp_path / "x.npy", code=2))
+    assert message in error and "s.npz" in error

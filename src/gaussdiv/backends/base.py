@@ -106,6 +106,10 @@ class Backend(ABC):
     def eigvalsh(self, a: Any) -> Any:
         """Eigenvalues of symmetric matrices, ascending."""
 
+    def svdvals(self, a: Any) -> Any:
+        """Singular values of matrices (..., m, n), descending."""
+        return self.xp.linalg.svd(a, compute_uv=False)
+
     @abstractmethod
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         """Solve T X = B for X, T (..., d, d) triangular, B (..., d, n); batches broadcast."""

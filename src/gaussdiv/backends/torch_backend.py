@@ -135,6 +135,9 @@ class TorchBackend(Backend):
     def eigvalsh(self, a: Any) -> Any:
         return self.torch.linalg.eigvalsh(a)
 
+    def svdvals(self, a: Any) -> Any:
+        return self.torch.linalg.svdvals(a)
+
     def solve_triangular(self, t: Any, b: Any, lower: bool) -> Any:
         return self.torch.linalg.solve_triangular(t, b, upper=not lower)
 

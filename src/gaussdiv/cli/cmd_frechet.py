@@ -1,15 +1,17 @@
 """``gaussdiv frechet A B``: the Fréchet distance (FID) between the Gaussians fitted to two
-feature files, by :func:`gaussdiv.frechet_distance`."""
+feature files, by :func:`gaussdiv.frechet_distance`; where a file holds statistics (μ, Σ)
+instead, by :func:`gaussdiv.wasserstein` of ``Gaussian.semidefinite`` Gaussians."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+import numpy as np
 
 import gaussdiv
 from gaussdiv.cli.common import UserError, echo_json, envelope, json_option, record
-from gaussdiv.cli.features import read_features
+from gaussdiv.cli.features import Statistics, read_features_or_statistics
 
 DEFINITION = "W₂²(N(μ_A, Σ_A), N(μ_B, Σ_B)), μ and Σ the mean and covariance (np.cov, ddof=1) " \
              "of each file's rows"
@@ -27,26 +29,58 @@ def frechet_command(a_file: Path, b_file: Path, as_json: bool) -> None:
 
     A and B each hold n × d numbers, one feature vector per row (same d, n ≥ 2): a .npy array,
     a .npz archive with one array (or one named "features"), a .csv / .tsv file (a first
-    line of names is a header and is skipped), or - for CSV/TSV on standard input.
+    line of names is a header and is skipped), or - for CSV/TSV on standard input. A .npz
+    archive with arrays "mu" (d) and "sigma" (d × d) holds the statistics instead (pytorch-fid's
+    --save-stats files; sigma may be singular, as for fewer images than features).
 
     \b
     Example:
       gaussdiv frechet real.npy generated.npy --json
+      gaussdiv frechet real_stats.npz generated.npy
     """
-    xa, xb = read_features(a_file), read_features(b_file)
-    if xa.shape[1] != xb.shape[1]:
-        raise UserError(f"{b_file}: has d={xb.shape[1]} features per row but {a_file} has "
-                        f"d={xa.shape[1]}")
+    a, b = read_features_or_statistics(a_file), read_features_or_statistics(b_file)
+    da, db = _dim(a), _dim(b)
+    if da != db:
+        raise UserError(f"{b_file}: has d={db} features per row but {a_file} has d={da}")
     try:
-        fid = float(gaussdiv.frechet_distance(xa, xb))
+        if isinstance(a, Statistics) or isinstance(b, Statistics):
+            fid = float(gaussdiv.wasserstein(_gaussian(a, "A"), _gaussian(b, "B"),
+                                             squared=True))
+        else:
+            fid = float(gaussdiv.frechet_distance(a, b))
     except gaussdiv.GaussianError as exc:
         raise UserError(f"{a_file} vs {b_file}: {exc}") from None
-    files = {"a": {"path": a_file, "rows": xa.shape[0], "dim": xa.shape[1]},
-             "b": {"path": b_file, "rows": xb.shape[0], "dim": xb.shape[1]}}
+    files = {"a": _described(a_file, a), "b": _described(b_file, b)}
     if as_json:
         echo_json(envelope("frechet", {**files, "definition": DEFINITION},
                            [record("fid", "FID(A, B)", fid)]))
         return
-    for name, path, x in (("A", a_file, xa), ("B", b_file, xb)):
-        click.echo(f"{name}: {path}  (n = {x.shape[0]}, d = {x.shape[1]})")
+    for name, path, x in (("A", a_file, a), ("B", b_file, b)):
+        what = f"statistics, d = {x.dim}" if isinstance(x, Statistics) else \
+            f"n = {x.shape[0]}, d = {x.shape[1]}"
+        click.echo(f"{name}: {path}  ({what})")
     click.echo(f"\nFID = {fid:.10g}\n({DEFINITION})")
+
+
+def _dim(x: np.ndarray | Statistics) -> int:
+    return x.dim if isinstance(x, Statistics) else int(x.shape[1])
+
+
+def _gaussian(x: np.ndarray | Statistics, name: str) -> gaussdiv.Gaussian:
+    """N(μ, Σ) of stored statistics, or fitted to features as FID fits them (np.cov, ddof=1);
+    semidefinite, since Σ is singular for n ≤ d."""
+    if isinstance(x, Statistics):
+        mean, cov = x.mean, x.cov
+    else:
+        mean, cov = x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+    try:
+        return gaussdiv.Gaussian.semidefinite(mean, cov)
+    except gaussdiv.GaussianError as exc:  # name the array as the user knows it
+        what = "'sigma'" if isinstance(x, Statistics) else "the covariance of the rows"
+        raise gaussdiv.GaussianError(f"{name}: {str(exc).replace('cov', what, 1)}") from None
+
+
+def _described(path: Path, x: np.ndarray | Statistics) -> dict[str, object]:
+    if isinstance(x, Statistics):
+        return {"path": path, "statistics": True, "dim": x.dim}
+    return {"path": path, "rows": int(x.shape[0]), "dim": int(x.shape[1])}

@@ -1,10 +1,13 @@
-"""Reading feature files for ``gaussdiv frechet``: an (n × d) array of numbers per file.
+"""Reading feature files for ``gaussdiv frechet``: an (n × d) array of numbers per file, or the
+statistics (μ, Σ) already fitted to one.
 
 =================  ===========================================================================
 file               holds
 =================  ===========================================================================
 ``.npy``           one 2-D numeric array (``np.save``)
-``.npz``           one 2-D numeric array, or several with one named ``features`` (``np.savez``)
+``.npz``           one 2-D numeric array, or several with one named ``features`` (``np.savez``);
+                   or statistics: ``mu`` (d,) and ``sigma`` (d, d), pytorch-fid's
+                   ``--save-stats`` archive (Σ may be singular: n ≤ d images)
 ``.csv``/``.tsv``  n lines of d numbers, read by :func:`gaussdiv.cli.samples.read_delimited`;
                    a first line that is not all numbers (or is 0, 1, ..., d−1) is a header
 ``-``              the same, on standard input (TSV when the first line has tabs, no commas)
@@ -19,6 +22,7 @@ naming the file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +40,30 @@ from gaussdiv.cli.samples import (
 SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
 #: The array of a .npz file holding several.
 NPZ_KEY = "features"
+#: The arrays of a statistics archive (pytorch-fid's names).
+MEAN_KEY, COV_KEY = "mu", "sigma"
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """The moments of a feature set, read from a statistics archive: μ (d,) and Σ (d, d)."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
+
+def read_features_or_statistics(path: Path) -> np.ndarray | Statistics:
+    """What ``path`` holds: the statistics of a ``.npz`` archive with ``mu`` and ``sigma`` (and
+    no ``features``), else the feature array of :func:`read_features`."""
+    if path != STDIN and path.suffix.lower() == ".npz" and path.is_file():
+        statistics = _read_statistics(path)
+        if statistics is not None:
+            return statistics
+    return read_features(path)
 
 
 def read_features(path: Path) -> np.ndarray:
@@ -98,6 +126,31 @@ def _read_npz(path: Path) -> np.ndarray:
         raise UserError(f"{path}: not a readable .npz file ({exc})") from None
     raise UserError(f"{path}: holds {len(names)} arrays ({', '.join(names) or 'none'}); save "
                     f"one, or name the features '{NPZ_KEY}'")
+
+
+def _read_statistics(path: Path) -> Statistics | None:
+    """The (μ, Σ) of a statistics archive, checked for shape and values; None for an archive
+    of features (or an unreadable one: :func:`read_features` then says what is wrong)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = set(npz.files)
+            if NPZ_KEY in names or not {MEAN_KEY, COV_KEY} <= names:
+                return None
+            mean, cov = npz[MEAN_KEY], npz[COV_KEY]
+    except (OSError, ValueError):
+        return None
+    for name, array in ((MEAN_KEY, mean), (COV_KEY, cov)):
+        check_real(path, array.dtype)
+        if not np.isfinite(array.astype(np.float64)).all():
+            raise UserError(f"{path}: '{name}' has a non-finite value (NaN or infinity)")
+    if mean.ndim != 1 or mean.shape[0] == 0:
+        raise UserError(f"{path}: '{MEAN_KEY}' must be a vector of d numbers, got shape "
+                        f"{mean.shape}")
+    d = mean.shape[0]
+    if cov.shape != (d, d):
+        raise UserError(f"{path}: '{COV_KEY}' must be the {d} × {d} covariance of the d = {d} "
+                        f"features of '{MEAN_KEY}', got shape {cov.shape}")
+    return Statistics(mean.astype(np.float64), cov.astype(np.float64))
 
 
 def _checked(path: Path, array: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ CONSTRUCTORS: dict[str, tuple[Callable[..., Gaussian], dict[str, int]]] = {
     "isotropic": (Gaussian.isotropic, {"mean": 1, "var": 0}),
     "lowrank": (Gaussian.lowrank, {"mean": 1, "factor": 2, "var": 1}),
     "kronecker": (Gaussian.kronecker, {"mean": 1, "a": 2, "b": 2}),
+    "semidefinite": (Gaussian.semidefinite, {"mean": 1, "cov": 2}),
 }
 
 

@@ -19,7 +19,14 @@ from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.renyi import bhattacharyya, bhattacharyya_coefficient, hellinger, renyi
 from gaussdiv.divergences.wasserstein import wasserstein
 from gaussdiv.errors import GaussianError
-from gaussdiv.gaussian import Gaussian, check_gaussian, check_same_space, entry_point, result_dtype
+from gaussdiv.gaussian import (
+    Gaussian,
+    check_gaussian,
+    check_same_space,
+    entry_point,
+    refuse_semidefinite,
+    result_dtype,
+)
 from gaussdiv.matrices.routes import (
     BroadcastRoute,
     ProductRoute,
@@ -42,7 +49,7 @@ DIVERGENCES: dict[str, Divergence] = {
 SYMMETRIC = (jeffreys, bhattacharyya, bhattacharyya_coefficient, hellinger, wasserstein)
 
 
-@entry_point
+@entry_point(semidefinite=True)
 def pairwise(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None = None, *,
              block: int | tuple[int, int] | None = None, max_memory: int | None = None,
              **options: Any) -> Array:
@@ -104,6 +111,8 @@ def pairwise(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None = Non
         (3, 2)
     """
     function = resolve(divergence)
+    if function is not wasserstein:
+        refuse_semidefinite(f"pairwise({function.__name__})", (("P", P), ("Q", Q)))
     p, q, shape = flat_pair(P, Q)
     symmetric = Q is None and function in SYMMETRIC
     ops = p.ops

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from gaussdiv.divergences.kl import kl
+from gaussdiv.divergences.wasserstein import wasserstein
 from gaussdiv.errors import GaussianError
-from gaussdiv.gaussian import Gaussian, entry_point, result_dtype
+from gaussdiv.gaussian import Gaussian, entry_point, refuse_semidefinite, result_dtype
 from gaussdiv.matrices.matrix import (
     Divergence,
     common_center,
@@ -36,7 +37,7 @@ from gaussdiv.matrices.tiles import plan
 from gaussdiv.types import Array
 
 
-@entry_point
+@entry_point(semidefinite=True)
 def pairwise_topk(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None, k: int, *,
                   largest: bool = False, block: int | tuple[int, int] | None = None,
                   max_memory: int | None = None, **options: Any) -> tuple[Array, Array]:
@@ -90,6 +91,8 @@ def pairwise_topk(divergence: Divergence | str, P: Gaussian, Q: Gaussian | None,
                [0. , 2. ]])
     """
     function = resolve(divergence)
+    if function is not wasserstein:
+        refuse_semidefinite(f"pairwise_topk({function.__name__})", (("P", P), ("Q", Q)))
     p, q, _ = flat_pair(P, Q)
     n, m = p.batch_shape[0], q.batch_shape[0]
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= m:

@@ -5,6 +5,7 @@ from gaussdiv.structures.diagonal import DiagonalCovariance
 from gaussdiv.structures.full import Factored, FullCovariance, FullPrecision
 from gaussdiv.structures.kronecker import KroneckerCovariance
 from gaussdiv.structures.lowrank import LowRankCovariance
+from gaussdiv.structures.semidefinite import SemidefiniteCovariance
 
 __all__ = ["Covariance", "DiagonalCovariance", "Factored", "FullCovariance", "FullPrecision",
-           "KroneckerCovariance", "LowRankCovariance"]
+           "KroneckerCovariance", "LowRankCovariance", "SemidefiniteCovariance"]
