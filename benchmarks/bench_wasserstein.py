@@ -10,12 +10,15 @@ Every method gets the same arrays in one process, side by side:
 * torchmetrics anchor: ``_compute_fid``'s formula, tr Σ₁ + tr Σ₂ −
   2 Re Σ √(``torch.linalg.eigvals(Σ₁ @ Σ₂)``) (complex square roots, then real parts).
 
-Two pairs: "separated" (two independent Wishart-type Σ = AAᵀ/d + I/2, random means) and "near"
+Three pairs: "separated" (two independent Wishart-type Σ = AAᵀ/d + I/2, random means), "near"
 (Σ₂ = Σ₁ + 1e-8·E, μ₂ = μ₁ + 1e-8·e), where gaussdiv's fast sum cancels and its eigenbasis
-route runs as well. Each method is warmed up once, then run ``--repeat`` times; the median
-wall and process-CPU times are reported, and ratios gaussdiv / fastest anchor (the target is
-≤ 0.6). The last column is each value's relative deviation from gaussdiv's (whose accuracy the
-mpmath tests establish): the anchors' deviation at the near pair is their error.
+route runs as well, and "FID statistics": the ``np.cov`` of 500 and 400 samples (ranks 499 and
+399), given to gaussdiv as ``Gaussian.semidefinite``. Each method is warmed up once, then run
+``--repeat`` times; the median wall and process-CPU times are reported, and ratios gaussdiv /
+fastest anchor (the target is ≤ 0.6). The last column is each value's relative deviation from
+gaussdiv's (whose accuracy the mpmath tests establish) — for the FID statistics from
+``frechet_distance`` of the samples, exact for such covariances: the anchors' deviation at the
+near pair and at the FID statistics is their error.
 
 Run ``python benchmarks/bench_wasserstein.py`` (about 4 minutes on one core of a 2020s x86
 CPU at d = 2048), ``--dim 1024`` for a quicker look, ``--out FILE`` to also write the
@@ -110,10 +113,16 @@ def main() -> None:
 
     s1, m1 = spd(), rng.standard_normal(d)
     e = rng.standard_normal((d, d))
+    xa = rng.standard_normal((min(500, d // 2), d))
+    xb = 1.2 * rng.standard_normal((min(400, d // 3), d)) + 0.1
     pairs = {
         "separated": (m1, s1, rng.standard_normal(d), spd()),
         "near": (m1, s1, m1 + 1e-8 * rng.standard_normal(d), s1 + 1e-8 * (e + e.T) / 2),
+        "FID statistics": (xa.mean(0), np.cov(xa, rowvar=False), xb.mean(0),
+                           np.cov(xb, rowvar=False)),
     }
+    build = {"FID statistics": gd.Gaussian.semidefinite}
+    trusted = {"FID statistics": float(gd.frechet_distance(xa, xb))}
 
     def scipy_eigh(m1: Any, s1: Any, m2: Any, s2: Any) -> float:
         w, u = scipy.linalg.eigh(s1)
@@ -133,12 +142,13 @@ def main() -> None:
              f"Median of {args.repeat} runs after a warm-up; ratios are gaussdiv / fastest "
              "anchor (target ≤ 0.6); deviation: |value − gaussdiv| / gaussdiv.", ""]
     for name, (m1, s1, m2, s2) in pairs.items():
-        p, q = gd.Gaussian(m1, s1), gd.Gaussian(m2, s2)
+        make = build.get(name, gd.Gaussian)
+        p, q = make(m1, s1), make(m2, s2)
         methods: dict[str, Callable[[], float]] = {
             "gaussdiv (prebuilt Gaussians)": lambda p=p, q=q: float(
                 wasserstein(p, q, squared=True)),
-            "gaussdiv (build + W₂)": lambda a=(m1, s1, m2, s2): float(wasserstein(
-                gd.Gaussian(a[0], a[1]), gd.Gaussian(a[2], a[3]), squared=True)),
+            "gaussdiv (build + W₂)": lambda a=(m1, s1, m2, s2), make=make: float(wasserstein(
+                make(a[0], a[1]), make(a[2], a[3]), squared=True)),
             "SciPy eigh anchor": lambda a=(m1, s1, m2, s2): scipy_eigh(*a),
         }
         if torch is not None:
@@ -151,7 +161,7 @@ def main() -> None:
         anchors = [k for k in rows if "anchor" in k]
         fastest_wall = min(rows[k][0] for k in anchors)
         fastest_cpu = min(rows[k][1] for k in anchors)
-        reference = rows["gaussdiv (prebuilt Gaussians)"][2]
+        reference = trusted.get(name, rows["gaussdiv (prebuilt Gaussians)"][2])
         lines += [f"### {name} pair (W₂² = {reference:.6g})", "",
                   "| method | wall | CPU | ratio (wall) | ratio (CPU) | deviation |",
                   "|---|---:|---:|---:|---:|---:|"]

@@ -155,6 +155,40 @@ def test_kernels_agree_with_lapack(d, dtype):
                        rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("alpha", [0.3, 2.0, 5.0])
+def test_mix_cholesky_is_the_mix_then_its_factor(alpha):
+    """Rényi's mix αB + (1 − α)A formed and factored in one pass: the matrix and factor of the
+    two-step route where definite, I (and bound 1) where not."""
+    rng = np.random.default_rng(int(alpha * 10))
+    a, b = spd(rng, 300, 5), spd(rng, 300, 5)
+    mixed, factor, status, bound = numba_kernels.mix_cholesky(a, b, alpha)
+    expected = alpha * b + (1 - alpha) * a
+    definite = np.linalg.eigvalsh(expected)[:, 0] > 5 * np.finfo(float).eps * np.abs(
+        np.linalg.eigvalsh(expected)[:, -1])
+    assert np.array_equal(status == numba_kernels.OK, definite)
+    assert (alpha < 1) == bool(definite.all())
+    ok = status == numba_kernels.OK
+    assert np.allclose(mixed[ok], expected[ok], rtol=1e-15, atol=0)
+    assert np.allclose(factor[ok], np.linalg.cholesky(expected[ok]), rtol=1e-13, atol=1e-14)
+    assert np.array_equal(mixed[~ok], np.broadcast_to(np.eye(5), mixed[~ok].shape))
+    assert np.array_equal(factor[~ok], mixed[~ok]) and np.all(bound[~ok] == 1)
+
+
+@pytest.mark.parametrize("alpha", [0.25, 1.0, 3.0])
+def test_log_space_mix_is_the_logaddexp_form(alpha):
+    rng = np.random.default_rng(1)
+    l1, l2 = rng.uniform(-3, 3, (2, 500, 6))
+    l2[:, :1] = rng.uniform(-3, 3, (500, 1))
+    out, definite = numba_kernels.log_space_mix(l1, l2, alpha)
+    mix = alpha * np.exp(l2) + (1 - alpha) * np.exp(l1)
+    rows = np.all(mix > 0, axis=-1)
+    assert np.array_equal(definite, rows)
+    assert np.allclose(out[rows], np.log(mix[rows]), rtol=1e-13, atol=1e-14)
+    assert np.all(out[~rows] == 0)
+    isotropic, _ = numba_kernels.log_space_mix(l1[:, :1], l2[:, :1].copy(), alpha)
+    assert isotropic.shape == (500, 1)
+
+
 def test_cholesky_status_names_each_failure():
     rng = np.random.default_rng(0)
     a = spd(rng, 5, 4)

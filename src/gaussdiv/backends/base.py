@@ -121,6 +121,13 @@ class Backend(ABC):
         by step)."""
         return None
 
+    def mix_cholesky(self, a: Any, b: Any, alpha: float
+                     ) -> tuple[Any, Any, np.ndarray, Any] | None:
+        """(Σ_α, its lower factor, a host status, the condition bound) for Σ_α = αB + (1−α)A of
+        symmetric A, B of one shape (..., d, d), formed and factored in one compiled pass,
+        elements that are not definite held as I; or None where there is no kernel."""
+        return None
+
     def cholesky_backward_error(self, a: Any, factor: Any) -> Any:
         """F = L⁻¹(A − LLᵀ)L⁻ᵀ (*batch, d, d) by a fused kernel, or None where there is none
         (callers then form the residual and solve step by step)."""
@@ -159,6 +166,11 @@ class Backend(ABC):
         """(Σ expm1(ln λⱼ), Σ ln λⱼ, Σ |ln λⱼ| + cⱼ) over the last axis for ln λ = l1 − l2
         (last axes d or 1, batches broadcast; cⱼ = |l1ⱼ|, |l2ⱼ| or 0 for ``convert`` 1, 2, 0)
         from one fused kernel, or None where there is none."""
+        return None
+
+    def log_space_mix(self, l1: Any, l2: Any, alpha: float) -> tuple[Any, Any] | None:
+        """(ln(α v₂ + (1 − α) v₁), definite rows) for log-variances l1, l2 (last axes d or 1,
+        batches broadcast) from one fused kernel (rows not definite hold 0), or None."""
         return None
 
     def var_ratio_terms(self, v1: Any, v2: Any) -> tuple[Any, Any, Any] | None:

@@ -10,6 +10,8 @@ here runs one loop over the batch (in parallel threads), one element at a time i
   (Lⱼⱼ² > d·u·Aⱼⱼ, as :func:`gaussdiv.validation.cholesky_checked`) and the condition bound
   maxⱼ Aⱼⱼ/Lⱼⱼ² in one pass; a status per element instead of an exception, so callers name the
   failing element with the same checks as the uncompiled path.
+- :func:`mix_cholesky` — the same for the Rényi mix αB + (1−α)A, formed in the kernel (no
+  temporaries), non-definite elements replaced by I there.
 - :func:`solve_triangular` — T X = B by substitution, T (n, d, d), B (n, d, k).
 - :func:`backward_error` — a Cholesky factor's backward error F = L⁻¹(A − LLᵀ)L⁻ᵀ, the
   residual to ≈ 2⁻²⁰ of itself by rows split into exact halves, in one pass per element.
@@ -24,9 +26,9 @@ here runs one loop over the batch (in parallel threads), one element at a time i
   ≥ Σε²/2·(1 − 2ρ/3), so it is below u relative; rounding in tr(Eᵏ) (k ≥ 3) adds ≈ k·d·u·ρ^(k−2)
   relative. For P ≈ Q (‖E‖ ≈ 1e-8: K = 3) this is two d×d products instead of an eigenvalue
   decomposition (≈ 10× faster at d = 8, where LAPACK's per-matrix overhead dominates).
-- :func:`log_ratio_terms`, :func:`var_ratio_terms`, :func:`diagonal_mahalanobis` — the
-  diagonal relation's sums and Σ xⱼ²/vⱼ in one pass per row (the elementwise NumPy forms make
-  3–6 passes with temporaries).
+- :func:`log_ratio_terms`, :func:`var_ratio_terms`, :func:`diagonal_mahalanobis`,
+  :func:`log_space_mix` — the diagonal relation's sums, Σ xⱼ²/vⱼ and Rényi's log-space mix
+  in one pass per row (the elementwise NumPy forms make 3–6 passes with temporaries).
 - :func:`difference_excess` — the same for E = L_B⁻¹(A − B)L_B⁻ᵀ formed in the kernel from the
   two matrices and B's factor: the exact route for P ≈ Q in one pass over the inputs.
 
@@ -48,50 +50,74 @@ from gaussdiv.backends.base import CHOLESKY_NOT_SYMMETRIC as NOT_SYMMETRIC
 from gaussdiv.backends.base import CHOLESKY_OK as OK
 
 
+@njit(cache=True)
+def _checked_factor(m, lower, check_symmetry, eps, root_eps):  # pragma: no cover (compiled)
+    """(status, maxⱼ Mⱼⱼ/Lⱼⱼ²) for one matrix M (d, d), its lower factor written to ``lower``."""
+    d = m.shape[0]
+    state = OK
+    scale = 0.0
+    for r in range(d):
+        for c in range(d):
+            v = m[r, c]
+            if not np.isfinite(v):
+                state = NOT_FINITE
+            elif abs(v) > scale:
+                scale = abs(v)
+    if state == OK and check_symmetry:
+        tol = root_eps * scale
+        for r in range(d):
+            for c in range(r):
+                if abs(m[r, c] - m[c, r]) > tol:
+                    state = NOT_SYMMETRIC
+    largest = 0.0
+    if state == OK:
+        for j in range(d):
+            pivot = m[j, j]
+            for k in range(j):
+                pivot -= lower[j, k] * lower[j, k]
+            if not pivot > d * eps * m[j, j]:
+                state = NOT_DEFINITE
+                break
+            largest = max(largest, m[j, j] / pivot)
+            root = np.sqrt(pivot)
+            lower[j, j] = root
+            for r in range(j + 1, d):
+                t = m[r, j]
+                for k in range(j):
+                    t -= lower[r, k] * lower[j, k]
+                lower[r, j] = t / root
+            for c in range(j + 1, d):
+                lower[j, c] = 0
+    return state, largest
+
+
 @njit(parallel=True, cache=True)
 def _cholesky_batch(a, out, status, bound):  # pragma: no cover (compiled)
+    eps = np.finfo(a.dtype).eps
+    root_eps = np.sqrt(eps)
+    for i in prange(a.shape[0]):
+        status[i], bound[i] = _checked_factor(a[i], out[i], True, eps, root_eps)
+
+
+@njit(parallel=True, cache=True)
+def _mix_cholesky_batch(a, b, alpha, mixed, out, status, bound):  # pragma: no cover (compiled)
     n, d, _ = a.shape
     eps = np.finfo(a.dtype).eps
     root_eps = np.sqrt(eps)
+    beta = 1 - alpha
     for i in prange(n):
-        m = a[i]
-        lower = out[i]
-        state = OK
-        scale = 0.0
+        m = mixed[i]
         for r in range(d):
             for c in range(d):
-                v = m[r, c]
-                if not np.isfinite(v):
-                    state = NOT_FINITE
-                elif abs(v) > scale:
-                    scale = abs(v)
-        if state == OK:
-            tol = root_eps * scale
+                m[r, c] = alpha * b[i, r, c] + beta * a[i, r, c]
+        status[i], bound[i] = _checked_factor(m, out[i], False, eps, root_eps)
+        if status[i] == NOT_DEFINITE:  # held as I (the caller's convention)
+            lower = out[i]
             for r in range(d):
-                for c in range(r):
-                    if abs(m[r, c] - m[c, r]) > tol:
-                        state = NOT_SYMMETRIC
-        largest = 0.0
-        if state == OK:
-            for j in range(d):
-                pivot = m[j, j]
-                for k in range(j):
-                    pivot -= lower[j, k] * lower[j, k]
-                if not pivot > d * eps * m[j, j]:
-                    state = NOT_DEFINITE
-                    break
-                largest = max(largest, m[j, j] / pivot)
-                root = np.sqrt(pivot)
-                lower[j, j] = root
-                for r in range(j + 1, d):
-                    t = m[r, j]
-                    for k in range(j):
-                        t -= lower[r, k] * lower[j, k]
-                    lower[r, j] = t / root
-                for c in range(j + 1, d):
-                    lower[j, c] = 0
-        status[i] = state
-        bound[i] = largest
+                for c in range(d):
+                    m[r, c] = 1.0 if r == c else 0.0
+                    lower[r, c] = m[r, c]
+            bound[i] = 1.0
 
 
 @njit(cache=True)
@@ -275,6 +301,31 @@ def _log_ratio_terms_batch(l1, l2, convert, eps_sum, log_sum, spread):  # pragma
         eps_sum[i] = total_eps
         log_sum[i] = total_log
         spread[i] = total_spread
+
+
+@njit(parallel=True, cache=True)
+def _log_space_mix_batch(l1, l2, alpha, out, definite):  # pragma: no cover (compiled)
+    n, d1 = l1.shape
+    d = out.shape[1]
+    step1, step2 = d1 > 1, l2.shape[1] > 1
+    log_alpha, log_beta = np.log(alpha), np.log1p(-alpha) if alpha < 1 else -np.inf
+    for i in prange(n):
+        ok = True
+        for j in range(d):
+            a, b = l1[i, j * step1], l2[i, j * step2]
+            if alpha <= 1:  # ln(α e^b + (1 − α) e^a) as logaddexp
+                x, y = log_alpha + b, log_beta + a
+                top = max(x, y)
+                out[i, j] = top + np.log1p(np.exp(-abs(x - y)))
+            else:
+                inner = alpha - (alpha - 1) * np.exp(a - b)
+                if not inner > 0:
+                    ok = False
+                out[i, j] = b + np.log(inner) if inner > 0 else 0.0
+        definite[i] = ok
+        if not ok:
+            for j in range(d):
+                out[i, j] = 0.0
 
 
 @njit(parallel=True, cache=True)
@@ -463,6 +514,19 @@ def checked_cholesky(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return out, status, bound
 
 
+def mix_cholesky(a: np.ndarray, b: np.ndarray, alpha: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Σ_α = αB + (1−α)A for symmetric A, B (n, d, d), C-contiguous, one dtype, with its lower
+    factor, status (OK, NOT_FINITE or NOT_DEFINITE) and condition bound per element, as
+    :func:`checked_cholesky` of the mix but in one pass and no temporaries; elements that are
+    not definite hold I (matrix and factor, bound 1)."""
+    mixed, out = np.empty_like(a), np.empty_like(a)
+    status = np.empty(a.shape[0], dtype=np.int8)
+    bound = np.empty(a.shape[0], dtype=a.dtype)
+    _mix_cholesky_batch(a, b, a.dtype.type(alpha), mixed, out, status, bound)
+    return mixed, out, status, bound
+
+
 def backward_error(a: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """F = L⁻¹(A − LLᵀ)L⁻ᵀ per element for float64 A and its lower factor L (n, d, d),
     C-contiguous: the residual from rows split as hi + lo (products of hi parts exact, as
@@ -544,6 +608,18 @@ def log_ratio_terms(l1: np.ndarray, l2: np.ndarray,
     eps_sum, log_sum, spread = (np.empty(n, dtype=l1.dtype) for _ in range(3))
     _log_ratio_terms_batch(l1, l2, convert, eps_sum, log_sum, spread)
     return eps_sum, log_sum, spread
+
+
+def log_space_mix(l1: np.ndarray, l2: np.ndarray, alpha: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """ln(α v₂ + (1 − α) v₁) per entry from ln v₁ = l1, ln v₂ = l2 (n, d or 1), and per row
+    whether every entry is positive (α > 1; rows that are not hold 0): for α ≤ 1 by logaddexp,
+    else ln v₂ + ln(α − (α − 1) e^(ln v₁ − ln v₂)), in one pass."""
+    n = l1.shape[0]
+    out = np.empty((n, max(l1.shape[1], l2.shape[1])), dtype=l1.dtype)
+    definite = np.empty(n, dtype=np.bool_)
+    _log_space_mix_batch(l1, l2, l1.dtype.type(alpha), out, definite)
+    return out, definite
 
 
 def diagonal_mahalanobis(x: np.ndarray, param: np.ndarray, kind: int) -> np.ndarray:

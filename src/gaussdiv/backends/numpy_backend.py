@@ -180,6 +180,20 @@ class NumpyBackend(Backend):
         factor, status, bound = kernels.checked_cholesky(_flat(a, batch, count))
         return factor.reshape(a.shape), status.reshape(batch), bound.reshape(batch)
 
+    def mix_cholesky(self, a: Any, b: Any, alpha: float
+                     ) -> tuple[Any, Any, np.ndarray, Any] | None:
+        batch, d = tuple(a.shape[:-2]), a.shape[-1]
+        count = math.prod(batch)
+        if a.shape != b.shape:
+            return None
+        kernels = _compiled_for(count, d, a, b)
+        if kernels is None:
+            return None
+        mixed, factor, status, bound = kernels.mix_cholesky(
+            _flat(a, batch, count), _flat(b, batch, count), alpha)
+        return (mixed.reshape(a.shape), factor.reshape(a.shape), status.reshape(batch),
+                bound.reshape(batch))
+
     def cholesky_backward_error(self, a: Any, factor: Any) -> Any:
         batch, d = tuple(factor.shape[:-2]), factor.shape[-1]
         count = math.prod(batch)
@@ -251,6 +265,16 @@ class NumpyBackend(Backend):
         count = math.prod(batch)
         sums = kernels.log_ratio_terms(_rows(l1, batch, count), _rows(l2, batch, count), convert)
         return tuple(x.reshape(batch) for x in sums)
+
+    def log_space_mix(self, l1: Any, l2: Any, alpha: float) -> tuple[Any, Any] | None:
+        kernels = _compiled_rows(l1, l2)
+        if kernels is None:
+            return None
+        batch = broadcast_shapes(tuple(l1.shape[:-1]), tuple(l2.shape[:-1]))
+        count = math.prod(batch)
+        out, definite = kernels.log_space_mix(_rows(l1, batch, count), _rows(l2, batch, count),
+                                              alpha)
+        return out.reshape(*batch, out.shape[-1]), definite.reshape(batch)
 
     def var_ratio_terms(self, v1: Any, v2: Any) -> tuple[Any, Any, Any] | None:
         kernels = _compiled_rows(v1, v2)

@@ -32,12 +32,12 @@ import numpy as np
 from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.validity import check_valid
 from gaussdiv.errors import GaussianError
-from gaussdiv.execution.refine import refine_cancelling
+from gaussdiv.execution.refine import CANCELLATION_RATIO, refine_cancelling
 from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.relations import relation_for
 from gaussdiv.relations.base import PairRelation, Spectrum
-from gaussdiv.structures import Covariance, FullPrecision
+from gaussdiv.structures import Covariance, FullCovariance, FullPrecision
 from gaussdiv.types import Array
 
 
@@ -253,9 +253,22 @@ def _renyi(p: Gaussian, q: Gaussian, alpha: float) -> tuple[Any, Any]:
     def exact(sub_p: Covariance, sub_q: Covariance, sub_fast: Any) -> Any:
         return _exact_covariance_part(relation, sub_p, sub_q, sub_fast, a)
 
+    dense = isinstance(p.cov, FullCovariance) and isinstance(q.cov, FullCovariance)
     covariance_part = refine_cancelling(fast, magnitude, p.cov, q.cov, exact, mean_part,
-                                        _spectrum_note(relation))
+                                        _spectrum_note(relation),
+                                        _DENSE_CANCELLATION_RATIO if dense else
+                                        CANCELLATION_RATIO)
     return mean_part + covariance_part, definite
+
+
+#: For two full covariances the fast value (plus the mean part) is kept where it is at least
+#: this fraction of its rounding magnitude (plus the mean part): six bits rather than KL's
+#: three. Measured on random separated pairs (α ∈ {0.1, 0.5, 2, 5}, d ∈ {2, 8, 32, 64},
+#: against the exact spectrum): worst relative error 3.6e-14 for fractions in [2⁻⁶, 2⁻³),
+#: 1.5e-13 in [2⁻⁹, 2⁻⁶); with 2⁻³, 9 % of such a batch at d = 8 (35 % at d = 2) went to the
+#: eigenvalue route for no accuracy gain. Structured pairs keep three bits (their fast terms
+#: round more: low rank ‖ standard at 2⁻⁶ gave 1.35e-13).
+_DENSE_CANCELLATION_RATIO = 2.0**-6
 
 
 def _spectrum_note(relation: PairRelation) -> Any:

@@ -41,7 +41,8 @@ def refined_excess(relation: PairRelation, p: Covariance, q: Covariance, terms: 
 
 
 def refine_cancelling(fast: Any, magnitude: Any, p: Covariance, q: Covariance, exact: Exact,
-                      offset: Any = 0, note: Note | None = None) -> Any:
+                      offset: Any = 0, note: Note | None = None,
+                      ratio: float = CANCELLATION_RATIO) -> Any:
     """``fast`` (*batch), recomputed by ``exact`` where it cancels.
 
     ``fast`` is a quick evaluation whose rounding error is a few u × ``magnitude``; ``offset``
@@ -51,11 +52,13 @@ def refine_cancelling(fast: Any, magnitude: Any, p: Covariance, q: Covariance, e
     ``exact(p_flat, q_flat, fast_flat)`` gets both structures gathered to the elements that
     need it, flattened to one batch axis, and returns their values; ``note(p, q)``, if given,
     says what holds instead when ``exact`` is not exact for this pair (warned at run time).
+    ``ratio``: the fraction of ``magnitude + offset`` below which ``fast + offset`` is
+    recomputed (default :data:`CANCELLATION_RATIO`, three bits).
     """
     ops = p.ops
     shape = tuple(fast.shape)
     offset = _smallest_per_element(ops, offset, shape)
-    cancels = fast + offset < CANCELLATION_RATIO * (magnitude + offset)
+    cancels = fast + offset < ratio * (magnitude + offset)
     with ops.no_grad():
         plain = ops.stop_gradient(fast)
         if ops.is_traced(plain) or ops.is_traced(cancels):

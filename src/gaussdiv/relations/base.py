@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gaussdiv.backends import broadcast_shapes
-from gaussdiv.backends.base import CHOLESKY_NOT_DEFINITE, CHOLESKY_OK
+from gaussdiv.backends.base import CHOLESKY_NOT_DEFINITE, CHOLESKY_NOT_FINITE, CHOLESKY_OK
 from gaussdiv.numerics.error_free import _ldexp
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.structures import (
@@ -192,15 +192,20 @@ def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovarianc
     near 1e300), from the sides' square roots (:func:`factor_mix`), never forming Σ.
     """
     ops = p.ops
+    one_pass = _mixed_in_one_pass(p, q, alpha)
+    if one_pass is not None:
+        return one_pass
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is handled below
         mixed = alpha * q.dense() + (1 - alpha) * p.dense()  # batches broadcast (not in place)
     fused = None if ops.is_traced(mixed) else ops.checked_cholesky(mixed)
     if fused is not None and np.all((fused[1] == CHOLESKY_OK)
                                     | (fused[1] == CHOLESKY_NOT_DEFINITE)):
         # Per element, in one pass (LAPACK's batched Cholesky fails for the whole batch).
-        factor, status, _ = fused
+        factor, status, bound = fused
         if not status.any():
-            return FullCovariance(mixed, factor), None
+            out = FullCovariance(mixed, factor)
+            out.__dict__["_condition_bound"] = bound  # computed on the way, as at construction
+            return out, None
         definite = status == CHOLESKY_OK
         eye = ops.eye(p.dim, p.dtype, like=mixed)
         keep = definite[..., None, None]
@@ -226,6 +231,26 @@ def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovarianc
     else:
         out, definite = factored(ops, mixed)
     return _unscaled(out, k), definite
+
+
+def _mixed_in_one_pass(p: Covariance, q: Covariance,
+                       alpha: float) -> tuple[FullCovariance, Any] | None:
+    """:func:`dense_mix` by the backend's compiled kernel (mix, checks and factor in one pass,
+    no temporaries), where it has one and both dense matrices have one shape; None where it
+    does not apply or some element overflowed (the general route then handles it)."""
+    ops = p.ops
+    a, b = p.dense(), q.dense()
+    if ops.is_traced(a) or ops.is_traced(b):
+        return None
+    fused = ops.mix_cholesky(a, b, alpha)
+    if fused is None:
+        return None
+    mixed, factor, status, bound = fused
+    if np.any(status == CHOLESKY_NOT_FINITE):
+        return None
+    out = FullCovariance(mixed, factor)
+    out.__dict__["_condition_bound"] = bound  # computed on the way, as at construction
+    return out, (status == CHOLESKY_OK) if status.any() else None
 
 
 def factored(ops: Any, mixed: Any, batched: bool = True) -> tuple[FullCovariance, Any]:

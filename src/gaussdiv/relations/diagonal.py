@@ -61,10 +61,11 @@ class DiagonalRelation(PairRelation):
         underflows before the divergence itself does.
         """
         ops = p.ops
+        if "logvar" in (p.kind, q.kind):
+            return _log_space_mix(p, q, alpha)
         with np.errstate(all="ignore"):
             mixed = alpha * q.var() + (1 - alpha) * p.var()
-        if "logvar" in (p.kind, q.kind) or (not ops.is_traced(mixed) and
-                                            not _in_normal_range(ops, mixed)):
+        if not ops.is_traced(mixed) and not _in_normal_range(ops, mixed):
             return _log_space_mix(p, q, alpha)
         if alpha <= 1:
             return DiagonalCovariance("var", mixed, p.dim), None
@@ -86,6 +87,11 @@ def _log_space_mix(p: DiagonalCovariance, q: DiagonalCovariance,
     """The mix of :meth:`DiagonalRelation.mix` as log-variances (see there)."""
     xp = p.ops.xp
     log_p, log_q = p.log_var(), q.log_var()
+    fused = None if p.ops.is_traced(log_p) or p.ops.is_traced(log_q) else \
+        p.ops.log_space_mix(log_p, log_q, alpha)
+    if fused is not None:
+        mixed, definite = fused
+        return DiagonalCovariance("logvar", mixed, p.dim), definite if alpha > 1 else None
     with np.errstate(all="ignore"):
         if alpha <= 1:  # a sum of two positive terms
             mixed = xp.logaddexp(np.log(alpha) + log_q, np.log1p(-alpha) + log_p)
