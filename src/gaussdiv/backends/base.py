@@ -214,6 +214,10 @@ class Backend(ABC):
     def scatter(self, base: Any, index: Any, values: Any) -> Any:
         """A copy of the flat ``base`` (n, ...) with ``values`` written at rows ``index``."""
 
+    def scattered(self, like: Any, index: Any, values: Any) -> Any:
+        """Zeros shaped as the flat ``like`` (n, ...) with ``values`` at rows ``index``."""
+        return self.scatter(self.xp.zeros_like(like), index, values)
+
     # -- randomness and gradients -----------------------------------------------------------
     #: What seeds this framework's draws besides None and non-negative integers, in words.
     generator_name = "a np.random.Generator"

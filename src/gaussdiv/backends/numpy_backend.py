@@ -348,6 +348,11 @@ class NumpyBackend(Backend):
         out[index] = values
         return out
 
+    def scattered(self, like: Any, index: Any, values: Any) -> Any:
+        out = np.zeros(like.shape, like.dtype)  # calloc: pages no row is written to stay unmapped
+        out[index] = values
+        return out
+
     def is_generator(self, seed: Any) -> bool:
         return isinstance(seed, np.random.Generator | np.random.SeedSequence |
                           np.random.BitGenerator)

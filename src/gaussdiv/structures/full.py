@@ -124,8 +124,8 @@ class Factored(Covariance):
         f = some._fresh_backward_error()
         if f is None:
             return None
-        flat = ops.xp.zeros_like(self.factor).reshape(-1, self.dim, self.dim)
-        return ops.scatter(flat, index, f).reshape(self.factor.shape)
+        flat = self.factor.reshape(-1, self.dim, self.dim)
+        return ops.scattered(flat, index, f).reshape(self.factor.shape)
 
     def _fresh_backward_error(self) -> Any:
         """F for every element, computed now: the fused kernel where the backend has one, else
