@@ -113,11 +113,12 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
     factored), plus, where that sum cancels, two d×d eigendecompositions and three products.
     A semidefinite side takes the square root U diag(√λ) of its eigendecomposition (computed
     at construction) and the singular values of Z instead of ``eigvalsh(ZᵀZ)``; where P ≈ Q,
-    the eigenbasis form splits over the range and null space of Σ₁ (see
-    :func:`_eigenbasis_term`). Extreme scales cost nothing elsewhere: an O(batch) test on
-    the traces and the result (one host read); where it fails for some element (tr Σ beyond
-    2^±400, W₂² beyond 2^-969 … 2^1000), the call is repeated for the batch in units of an
-    exact power of two per element.
+    the eigenbasis form splits over the range and null space of the lower-rank side (see
+    :func:`_eigenbasis_term`), and where that is not resolved T comes from the Procrustes sum
+    of squares ‖F₁ − F₂Q‖² of the square roots. Extreme scales cost nothing elsewhere: an
+    O(batch) test on the traces and the result (one host read); where it fails for some
+    element (tr Σ beyond 2^±400, W₂² beyond 2^-969 … 2^1000), the call is repeated for the
+    batch in units of an exact power of two per element.
 
     Accuracy, measured against 50-digit mpmath (tests/test_wasserstein.py, d ≤ 64, κ(Σ) ≤ 10³),
     worst relative error in float64: dense separated 1.1e-14; dense near pairs
@@ -487,8 +488,60 @@ def _exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
         hi1, lo1, hi2, lo2 = parts
     else:
         hi1, lo1, hi2, lo2 = _common_dtype(ops, hi1, lo1, hi2, lo2)
-    return ops.cast_like(_checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1),
-                                       singular=_singular(p, q)), fast)
+    value = _checked_term(ops, *_base_and_difference(p, q, hi1, lo1, hi2, lo2),
+                          singular=_singular(p, q))
+    if _singular(p, q):
+        factors = [ops.widen(x) for x in (_covariance_factor(p), _covariance_factor(q))]
+        if factors[0] is None:
+            factors = _common_dtype(ops, _covariance_factor(p), _covariance_factor(q))
+        value = _procrustes_where_unresolved(ops, value, *factors)
+    return ops.cast_like(value, fast)
+
+
+def _base_and_difference(p: Covariance, q: Covariance, hi1: Any, lo1: Any, hi2: Any,
+                         lo2: Any) -> tuple[Any, Any]:
+    """(Σ₁, Σ₂ − Σ₁) for the eigenbasis form, from the double-doubles of both sides; for a
+    singular pair, per element, with the roles swapped (W₂ is symmetric) where Σ₂ has the lower
+    rank: the base must be the side whose range the other covers, else K = S^½(Σ₂)ₐₐS^½ is
+    singular and its rounded zero eigenvalues (≈ u·s_max² each, so cᵢ ≈ √u·s_max) swamp the
+    denominators cᵢ + sⱼ of the base's small directions (measured: 4e-3 relative error)."""
+    delta = (hi2 - hi1) + (lo2 - lo1)
+    if not _singular(p, q):
+        return hi1, delta
+    xp = p.ops.xp
+    swap = (_rank(q) < _rank(p))[..., None, None]
+    return xp.where(swap, hi2, hi1), xp.where(swap, -delta, delta)
+
+
+def _rank(cov: Covariance) -> Any:
+    """The numerical rank per element: a semidefinite structure's own, d for the others."""
+    return cov.rank() if isinstance(cov, SemidefiniteCovariance) else cov.dim
+
+
+def _procrustes_where_unresolved(ops: Backend, value: Any, f1: Any, f2: Any) -> Any:
+    """``value`` (n,), with its NaNs (elements the eigenbasis form did not resolve) replaced
+    by T = ‖F₁ − F₂Q‖²_F for square roots Fₖ Fₖᵀ = Σₖ (n, d, d) and the orthogonal Q = RPᵀ of
+    the SVD F₂ᵀF₁ = R S Pᵀ: ‖F₁‖² + ‖F₂‖² − 2 Σ S as a sum of squares (Procrustes), with an
+    absolute error ≈ d·u·‖F‖·√T. For singular pairs whose small directions are not shared —
+    Σ₁ with an eigenvalue where Σ₂ has none — K's rounded zero eigenvalues make the eigenbasis
+    form unresolvable, not this. Q enters as a constant (by its optimality, the exact
+    gradient). Exactly 0 for equal factors."""
+    xp = ops.xp
+    unresolved = xp.isnan(value)
+    if not ops.is_traced(value) and not bool(np.any(ops.to_numpy(unresolved))):
+        return value
+
+    def procrustes() -> Any:
+        tr = ops.matrix_transpose
+        with ops.no_grad():
+            left, _, right_t = xp.linalg.svd(ops.stop_gradient(tr(f2) @ f1))
+            rotation = left @ right_t
+        residual = f1 - f2 @ rotation
+        term = xp.einsum("...ij,...ij->...", residual, residual)
+        same = xp.all(f1 == f2, axis=(-2, -1))
+        return xp.where(unresolved, xp.where(same, 0 * term, term), value)
+
+    return ops.when_any(unresolved, procrustes, value)
 
 
 def _rescaled_exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
@@ -503,8 +556,11 @@ def _rescaled_exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
     (hi1, lo1), (hi2, lo2) = _scaled_dd(p, l1, unit), _scaled_dd(q, l2, unit)
     # Equal covariances by their factors: their scaled Σ may be equal by underflow alone.
     same = ops.xp.all(l1 == l2, axis=(-2, -1))
-    return ops.cast_like(_checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1), same,
-                                       singular=_singular(p, q)), fast)
+    value = _checked_term(ops, *_base_and_difference(p, q, hi1, lo1, hi2, lo2), same,
+                          singular=_singular(p, q))
+    if _singular(p, q):
+        value = _procrustes_where_unresolved(ops, value, l1, l2)
+    return ops.cast_like(value, fast)
 
 
 def _checked_term(ops: Backend, sigma: Any, delta: Any, same: Any = None,
