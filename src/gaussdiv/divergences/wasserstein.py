@@ -513,6 +513,11 @@ def _base_and_difference(p: Covariance, q: Covariance, hi1: Any, lo1: Any, hi2: 
     return xp.where(swap, hi2, hi1), xp.where(swap, -delta, delta)
 
 
+def _thin_svd(ops: Backend, a: Any) -> tuple[Any, Any, Any]:
+    """U, S, Vᵀ of the thin SVD of a (..., m, n) (torch and NumPy spell the flag alike)."""
+    return ops.xp.linalg.svd(a, full_matrices=False)
+
+
 def _rank(cov: Covariance) -> Any:
     """The numerical rank per element: a semidefinite structure's own, d for the others."""
     return cov.rank() if isinstance(cov, SemidefiniteCovariance) else cov.dim
@@ -533,13 +538,15 @@ def _procrustes_where_unresolved(ops: Backend, value: Any, f1: Any, f2: Any) -> 
 
     def procrustes() -> Any:
         tr = ops.matrix_transpose
-        with ops.no_grad():
-            left, _, right_t = xp.linalg.svd(ops.stop_gradient(tr(f2) @ f1))
+        wide, narrow = (f1, f2) if f1.shape[-1] >= f2.shape[-1] else (f2, f1)
+        with ops.no_grad():  # Q (k_narrow × k_wide) with orthonormal rows: ‖F Q‖ = ‖F‖
+            left, _, right_t = _thin_svd(ops, ops.stop_gradient(tr(narrow) @ wide))
             rotation = left @ right_t
-        residual = f1 - f2 @ rotation
+        residual = wide - narrow @ rotation
         term = xp.einsum("...ij,...ij->...", residual, residual)
-        same = xp.all(f1 == f2, axis=(-2, -1))
-        return xp.where(unresolved, xp.where(same, 0 * term, term), value)
+        if tuple(f1.shape) == tuple(f2.shape):
+            term = xp.where(xp.all(f1 == f2, axis=(-2, -1)), 0 * term, term)
+        return xp.where(unresolved, term, value)
 
     return ops.when_any(unresolved, procrustes, value)
 
@@ -555,7 +562,8 @@ def _rescaled_exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
     l1, l2 = l1 * unit[..., None, None], l2 * unit[..., None, None]
     (hi1, lo1), (hi2, lo2) = _scaled_dd(p, l1, unit), _scaled_dd(q, l2, unit)
     # Equal covariances by their factors: their scaled Σ may be equal by underflow alone.
-    same = ops.xp.all(l1 == l2, axis=(-2, -1))
+    same = ops.xp.all(l1 == l2, axis=(-2, -1)) if tuple(l1.shape) == tuple(l2.shape) else \
+        unit != unit  # factors of different widths (semidefinite sides): not equal
     value = _checked_term(ops, *_base_and_difference(p, q, hi1, lo1, hi2, lo2), same,
                           singular=_singular(p, q))
     if _singular(p, q):
@@ -765,10 +773,10 @@ def _raise_unrepresentable(p: Covariance, q: Covariance, value: Any = None) -> N
 
 
 def _covariance_factor(cov: Covariance) -> Any:
-    """Some L with L Lᵀ = Σ: the Cholesky factor, R⁻ᵀ for a precision Λ = R Rᵀ, or
-    U diag(√λ) for a semidefinite Σ."""
+    """Some L with L Lᵀ = Σ: the Cholesky factor, R⁻ᵀ for a precision Λ = R Rᵀ (d × d), or
+    U diag(√λ) for a semidefinite Σ, without the columns of its zero eigenvalues (d × k)."""
     if isinstance(cov, SemidefiniteCovariance):
-        return cov.root()
+        return cov.thin_root()
     full = cov.to_full()
     if isinstance(full, FullPrecision):
         return full.ops.matrix_transpose(full.inverse_factor())

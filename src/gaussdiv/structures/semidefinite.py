@@ -103,6 +103,15 @@ class SemidefiniteCovariance(Covariance):
         directions."""
         return self.eigenvectors * self.ops.xp.sqrt(self.eigenvalues)[..., None, :]
 
+    def thin_root(self) -> Any:
+        """F restricted to its last k columns (*batch, d, k), k the largest rank in the batch:
+        the columns of the zero eigenvalues (ascending order puts them first) are dropped, so
+        F Fᵀ is unchanged and products with F cost O(d k) per column instead of O(d²)."""
+        if self.ops.is_traced(self.eigenvalues):
+            return self.root()
+        k = int(np.max(self.ops.to_numpy(self.rank()), initial=0))
+        return self.root()[..., self.dim - max(k, 1):]
+
     def rank(self) -> Any:
         """The numerical rank, the number of eigenvalues above d·eps·λ_max (*batch), integers."""
         return self.ops.sum(self.ops.cast_like(self.eigenvalues > 0, self.eigenvalues), -1)
