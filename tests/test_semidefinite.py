@@ -117,7 +117,8 @@ def test_separated_rank_deficient_pairs(d: int, r1: int, r2: int) -> None:
 @pytest.mark.parametrize(("d", "r"), [(3, 1), (6, 3), (16, 8)])
 def test_near_rank_deficient_pairs(d: int, r: int, delta: float) -> None:
     """B = A + δE, μ₂ = μ₁ (T ~ δ² tr Σ): within d·u·(tr Σ₁ + tr Σ₂) of the exact-factor value,
-    the size of the rounding of fl(A Aᵀ) itself; the textbook sum is off by ≈ √u·tr Σ."""
+    the size of the rounding of fl(A Aᵀ) itself (the Procrustes sum of squares is well inside
+    it: ≈ u·√(tr Σ · T)); the textbook sum is off by ≈ √u·tr Σ."""
     rng = np.random.default_rng(d + r)
     a = factor(rng, d, r)
     b = a + delta * rng.standard_normal((d, r))
@@ -132,9 +133,9 @@ def test_near_rank_deficient_pairs(d: int, r: int, delta: float) -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_ranges_that_differ_in_small_directions(seed: int) -> None:
     """Σ₂ = Σ₁ + δ²eeᵀ (Σ₂ has one direction more, eigenvalue δ²‖e‖² down to 1e-10 of the
-    largest), with scales 1e-3 … 1e3, both orders: the eigenbasis form takes the lower-rank side
-    as its base (the other way round K's rounded zero eigenvalues gave 4e-3 relative errors)
-    and Procrustes where it cannot resolve; within d·u·(tr Σ₁ + tr Σ₂) + 1e-13 relative."""
+    largest), with scales 1e-3 … 1e3, both orders (the eigenbasis form split over Σ₁'s null
+    space gave 4e-3 relative errors one way round, and refused the other): within
+    d·u·(tr Σ₁ + tr Σ₂) + 1e-13 relative."""
     rng = np.random.default_rng(100 + seed)
     for _ in range(8):
         d = int(rng.integers(2, 12))
@@ -149,6 +150,28 @@ def test_ranges_that_differ_in_small_directions(seed: int) -> None:
         bound = d * EPS * (np.sum(a * a) + np.sum(b * b)) + 1e-13 * float(reference)
         for value in (w2sq(p, q), w2sq(q, p)):
             assert float(abs(mp.mpf(value) - reference)) <= bound, (d, r, delta)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equal_ranks_with_different_small_directions(seed: int) -> None:
+    """Two rank-r covariances sharing r − 1 large directions, each with one small direction of
+    its own (eigenvalue 1e-10 … 1e-2, rotated): W₂² = twice that eigenvalue. The eigenbasis
+    form was off by up to 0.5 relative here without any check noticing; Procrustes holds."""
+    rng = np.random.default_rng(200 + seed)
+    for _ in range(10):
+        d = int(rng.integers(3, 10))
+        r = int(rng.integers(1, d - 1))
+        q_basis, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        shared = q_basis[:, :r] * np.sqrt(rng.uniform(0.5, 2.0, r))
+        small = 10.0 ** rng.uniform(-10, -2)
+        a = np.hstack([shared, np.sqrt(small) * q_basis[:, r:r + 1]])
+        b = np.hstack([shared, np.sqrt(small) * q_basis[:, r + 1:r + 2]])
+        m = rng.standard_normal(d)
+        p, q = gd.Gaussian.semidefinite(m, a @ a.T), gd.Gaussian.semidefinite(m, b @ b.T)
+        reference = mp_w2_factors(m, a, m, b)
+        bound = d * EPS * (np.sum(a * a) + np.sum(b * b))
+        for value in (w2sq(p, q), w2sq(q, p)):
+            assert float(abs(mp.mpf(value) - reference)) <= bound, (d, r, small)
 
 
 @pytest.mark.parametrize("delta", DELTAS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -56,6 +56,14 @@ class Lazy:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def entry_point(function: F, *, semidefinite: bool = False) -> F: ...
+
+
+@overload
+def entry_point(function: None = None, *, semidefinite: bool = False) -> Callable[[F], F]: ...
 
 
 def entry_point(function: F | None = None, *, semidefinite: bool = False) -> Any:
@@ -159,7 +167,8 @@ class Gaussian:
     ``Gaussian(mean, cov)`` takes a full covariance matrix; the named constructors take the
     other ways people hold a Gaussian — :meth:`from_precision`, :meth:`from_scale_tril`,
     :meth:`from_precision_tril`, :meth:`diag`, :meth:`isotropic`, :meth:`standard`,
-    :meth:`lowrank`, :meth:`kronecker` — and keep it in that form (``cov``, a
+    :meth:`lowrank`, :meth:`kronecker`, :meth:`semidefinite` (Σ may be singular: W₂ and
+    sampling only) — and keep it in that form (``cov``, a
     :class:`Covariance`), which sets the cost of every function. Inputs are validated once and
     copied, so later changes to the caller's arrays do not reach the Gaussian, and nothing the
     caller passed is modified. Attributes cannot be set (AttributeError); a copy is the value
@@ -575,7 +584,7 @@ class Gaussian:
 
     @classmethod
     def semidefinite(cls, mean: Any, cov: Any) -> Gaussian:
-        """A degenerate-capable N(μ, Σ) for a positive *semidefinite* Σ, possibly singular.
+        """N(μ, Σ) for a positive *semidefinite* Σ, possibly singular (a degenerate Gaussian).
 
         For covariances that may be rank-deficient — the sample covariance of fewer points than
         dimensions (FID's 2048-d features of 1000 images; pytorch-fid's stored ``mu, sigma``),

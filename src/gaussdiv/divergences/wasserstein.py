@@ -111,14 +111,13 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
     densified, O(d³): one d×d product and one ``eigvalsh`` on the factors (cached on full
     covariances; a precision factor is inverted, a low-rank or Kronecker Σ densified and
     factored), plus, where that sum cancels, two d×d eigendecompositions and three products.
-    A semidefinite side takes the square root U diag(√λ) of its eigendecomposition (computed
-    at construction) and the singular values of Z instead of ``eigvalsh(ZᵀZ)``; where P ≈ Q,
-    the eigenbasis form splits over the range and null space of the lower-rank side (see
-    :func:`_eigenbasis_term`), and where that is not resolved T comes from the Procrustes sum
-    of squares ‖F₁ − F₂Q‖² of the square roots. Extreme scales cost nothing elsewhere: an
-    O(batch) test on the traces and the result (one host read); where it fails for some
-    element (tr Σ beyond 2^±400, W₂² beyond 2^-969 … 2^1000), the call is repeated for the
-    batch in units of an exact power of two per element.
+    A semidefinite side takes the thin square root U diag(√λ) of its eigendecomposition
+    (computed at construction; d × rank) and the singular values of Z instead of
+    ``eigvalsh(ZᵀZ)``; where P ≈ Q and a side has rank < d, T comes from the Procrustes sum of
+    squares ‖F₁ − F₂Q‖² of the square roots (the eigenbasis form needs Σ₁^-½). Extreme scales
+    cost nothing elsewhere: an O(batch) test on the traces and the result (one host read);
+    where it fails for some element (tr Σ beyond 2^±400, W₂² beyond 2^-969 … 2^1000), the
+    call is repeated for the batch in units of an exact power of two per element.
 
     Accuracy, measured against 50-digit mpmath (tests/test_wasserstein.py, d ≤ 64, κ(Σ) ≤ 10³),
     worst relative error in float64: dense separated 1.1e-14; dense near pairs
@@ -488,29 +487,25 @@ def _exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
         hi1, lo1, hi2, lo2 = parts
     else:
         hi1, lo1, hi2, lo2 = _common_dtype(ops, hi1, lo1, hi2, lo2)
-    value = _checked_term(ops, *_base_and_difference(p, q, hi1, lo1, hi2, lo2),
-                          singular=_singular(p, q))
+    value = _checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1))
     if _singular(p, q):
         factors = [ops.widen(x) for x in (_covariance_factor(p), _covariance_factor(q))]
         if factors[0] is None:
             factors = _common_dtype(ops, _covariance_factor(p), _covariance_factor(q))
-        value = _procrustes_where_unresolved(ops, value, *factors)
+        value = _procrustes_where_unresolved(ops, _where_full_rank(p, q, value), *factors)
     return ops.cast_like(value, fast)
 
 
-def _base_and_difference(p: Covariance, q: Covariance, hi1: Any, lo1: Any, hi2: Any,
-                         lo2: Any) -> tuple[Any, Any]:
-    """(Σ₁, Σ₂ − Σ₁) for the eigenbasis form, from the double-doubles of both sides; for a
-    singular pair, per element, with the roles swapped (W₂ is symmetric) where Σ₂ has the lower
-    rank: the base must be the side whose range the other covers, else K = S^½(Σ₂)ₐₐS^½ is
-    singular and its rounded zero eigenvalues (≈ u·s_max² each, so cᵢ ≈ √u·s_max) swamp the
-    denominators cᵢ + sⱼ of the base's small directions (measured: 4e-3 relative error)."""
-    delta = (hi2 - hi1) + (lo2 - lo1)
-    if not _singular(p, q):
-        return hi1, delta
-    xp = p.ops.xp
-    swap = (_rank(q) < _rank(p))[..., None, None]
-    return xp.where(swap, hi2, hi1), xp.where(swap, -delta, delta)
+def _where_full_rank(p: Covariance, q: Covariance, value: Any) -> Any:
+    """``value`` (n,) where both sides have rank d, NaN elsewhere (for the Procrustes route).
+
+    The eigenbasis form needs Σ₁^-½; at rank < d it splits over Σ₁'s range and null space, and
+    there, wherever Σ₂ lacks one of Σ₁'s small directions, K = S^½(Σ₂)ₐₐS^½ is singular and
+    its rounded zero eigenvalues (≈ u·s_max² each, so cᵢ ≈ √u·s_max) swamp the denominators
+    cᵢ + sⱼ of those directions — measured: relative errors up to 0.5 that no check caught."""
+    d = p.dim
+    full = (_rank(p) == d) & (_rank(q) == d)
+    return p.ops.xp.where(full, value, math.nan + 0 * value)
 
 
 def _thin_svd(ops: Backend, a: Any) -> tuple[Any, Any, Any]:
@@ -524,13 +519,14 @@ def _rank(cov: Covariance) -> Any:
 
 
 def _procrustes_where_unresolved(ops: Backend, value: Any, f1: Any, f2: Any) -> Any:
-    """``value`` (n,), with its NaNs (elements the eigenbasis form did not resolve) replaced
-    by T = ‖F₁ − F₂Q‖²_F for square roots Fₖ Fₖᵀ = Σₖ (n, d, d) and the orthogonal Q = RPᵀ of
-    the SVD F₂ᵀF₁ = R S Pᵀ: ‖F₁‖² + ‖F₂‖² − 2 Σ S as a sum of squares (Procrustes), with an
-    absolute error ≈ d·u·‖F‖·√T. For singular pairs whose small directions are not shared —
-    Σ₁ with an eigenvalue where Σ₂ has none — K's rounded zero eigenvalues make the eigenbasis
-    form unresolvable, not this. Q enters as a constant (by its optimality, the exact
-    gradient). Exactly 0 for equal factors."""
+    """``value`` (n,), with its NaNs (rank-deficient elements, and those the eigenbasis form
+    did not resolve) replaced by T = ‖F_w − F_nQ‖²_F for the square roots Fₖ Fₖᵀ = Σₖ
+    (n, d, kₖ), F_w the wider, and Q = RPᵀ (orthonormal rows) from the thin SVD
+    F_nᵀF_w = R S Pᵀ: ‖F₁‖² + ‖F₂‖² − 2 Σ S as a sum of squares (Procrustes, as
+    :func:`frechet_distance`), never negative, with an absolute error ≈ d·u·‖F‖·√T — within
+    the d·u·(tr Σ₁ + tr Σ₂) that the rounding of a stored singular Σ leaves undetermined. Q
+    enters as a constant (by its optimality, the exact gradient). Exactly 0 for equal
+    factors."""
     xp = ops.xp
     unresolved = xp.isnan(value)
     if not ops.is_traced(value) and not bool(np.any(ops.to_numpy(unresolved))):
@@ -564,21 +560,19 @@ def _rescaled_exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
     # Equal covariances by their factors: their scaled Σ may be equal by underflow alone.
     same = ops.xp.all(l1 == l2, axis=(-2, -1)) if tuple(l1.shape) == tuple(l2.shape) else \
         unit != unit  # factors of different widths (semidefinite sides): not equal
-    value = _checked_term(ops, *_base_and_difference(p, q, hi1, lo1, hi2, lo2), same,
-                          singular=_singular(p, q))
+    value = _checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1), same)
     if _singular(p, q):
-        value = _procrustes_where_unresolved(ops, value, l1, l2)
+        value = _procrustes_where_unresolved(ops, _where_full_rank(p, q, value), l1, l2)
     return ops.cast_like(value, fast)
 
 
-def _checked_term(ops: Backend, sigma: Any, delta: Any, same: Any = None,
-                  singular: bool = False) -> Any:
+def _checked_term(ops: Backend, sigma: Any, delta: Any, same: Any = None) -> Any:
     """:func:`_eigenbasis_term`, NaN (refused by the caller) also where it is within 2⁶⁵d²·tiny
     of 0: entries of Σ below the normal range lose up to tiny each, which moves √T by ≈ 2d·√tiny
     (Powers–Størmer, as there). Kept where the covariances are equal (``same``; by default where
     T = 0 exactly, which unscaled covariances give only for D = 0)."""
     xp = ops.xp
-    value = _eigenbasis_term(ops, sigma, delta, singular)
+    value = _eigenbasis_term(ops, sigma, delta)
     tiny = float(np.finfo(ops.numpy_dtype(value)).tiny)
     lost = (value < 2.0**65 * sigma.shape[-1] ** 2 * tiny) & ~(value == 0 if same is None
                                                                   else same)
@@ -613,16 +607,10 @@ def _scaled_dd(cov: Covariance, factor: Any, unit: Any) -> tuple[Any, Any]:
     return ops.when_any(~faithful, from_factor, (hi, lo))
 
 
-def _eigenbasis_term(ops: Backend, sigma: Any, delta: Any, singular: bool = False) -> Any:
+def _eigenbasis_term(ops: Backend, sigma: Any, delta: Any) -> Any:
     """T = tr(Σ₁ + Σ₂ − 2C) for Σ₁ = ``sigma`` and Σ₂ = Σ₁ + ``delta`` (*batch, d, d), as
     Σᵢⱼ Hᵢⱼ², Hᵢⱼ = (Vᵀ S^½ D)ᵢⱼ / (cᵢ + sⱼ) (module docstring). Both inputs are symmetrised;
-    eigenvalues rounded below 0 count as 0, and a term with cᵢ + sⱼ = 0 as 0. O(d³).
-
-    For a ``singular`` pair (a semidefinite side) Σ₁'s eigenvalues at or below d·eps·s_max are
-    exact zeros (``Gaussian.semidefinite``'s rule), and the form splits over Σ₁'s range a and
-    null space b: Σ₁^½Σ₂Σ₁^½ only sees the block (Σ₂)ₐₐ = Sₐ + Dₐₐ, so
-    T = Σ_{i, j∈a} Hᵢⱼ² + tr D_bb (the derivation's S^-½ exists on a alone; D_bb = (Σ₂)_bb
-    ⪰ 0, its trace clipped at 0 against rounding)."""
+    eigenvalues rounded below 0 count as 0, and a term with cᵢ + sⱼ = 0 as 0. O(d³)."""
     xp = ops.xp
     tr = ops.matrix_transpose
     # Eigenvalues of Σ₁ in descending order (those of −Σ₁ ascending), so that K below is graded
@@ -632,11 +620,6 @@ def _eigenbasis_term(ops: Backend, sigma: Any, delta: Any, singular: bool = Fals
     s = _nonnegative(ops, -minus_s)
     d = tr(u) @ (0.5 * (delta + tr(delta))) @ u
     d = 0.5 * (d + tr(d))
-    if singular:
-        eps = float(np.finfo(ops.numpy_dtype(s)).eps)
-        null = s <= s.shape[-1] * eps * s[..., :1]
-        s = xp.where(null, 0 * s, s)
-        minus_s = -s
     r = xp.sqrt(s)
     k = (r[..., :, None] * r[..., None, :]) * d + (s * s)[..., None] * ops.eye(
         s.shape[-1], ops.numpy_dtype(s), like=s)
@@ -644,13 +627,8 @@ def _eigenbasis_term(ops: Backend, sigma: Any, delta: Any, singular: bool = Fals
     num = tr(v) @ (r[..., :, None] * d)
     den = xp.sqrt(_nonnegative(ops, kappa))[..., :, None] + s[..., None, :]
     positive = den > 0
-    if singular:
-        positive = positive & ~null[..., None, :]
     h = xp.where(positive, num / xp.where(positive, den, 1 + 0 * den), 0 * num)
     value = xp.einsum("...ij,...ij->...", h, h)
-    if singular:
-        null_block = ops.sum(xp.where(null, ops.diagonal(d), 0 * s), -1)
-        value = value + xp.maximum(null_block, 0 * null_block)
     return xp.where(_resolved(ops, value, d, k, kappa, minus_s, num), value,
                     math.nan + 0 * value)
 
