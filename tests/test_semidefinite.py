@@ -359,3 +359,13 @@ def test_dask_chunks() -> None:
     assert np.array_equal(values, gd.wasserstein(gd.Gaussian.semidefinite(m, s), q))
     with pytest.raises(NotPositiveDefiniteError, match="kl: q has a semidefinite covariance"):
         gd.kl(q, lazy)
+
+
+def test_interop() -> None:
+    """SciPy has a degenerate normal (allow_singular), torch.distributions has none."""
+    g = gd.Gaussian.semidefinite(np.array([1.0, 2.0]), [[1.0, 0.0], [0.0, 0.0]])
+    frozen = gd.to_scipy(g)
+    assert np.isclose(frozen.logpdf([1.0, 2.0]), -0.5 * np.log(2 * np.pi))  # 1-d support
+    pytest.importorskip("torch")
+    with pytest.raises(NotPositiveDefiniteError, match="to_torch: g has a semidefinite"):
+        gd.to_torch(g)

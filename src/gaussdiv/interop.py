@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from gaussdiv.errors import GaussianError
+from gaussdiv.errors import GaussianError, NotPositiveDefiniteError
 from gaussdiv.gaussian import Gaussian
 
 if TYPE_CHECKING:
@@ -152,6 +152,8 @@ def to_torch(g: Gaussian) -> Distribution:
     Raises:
         TypeError: g is not a Gaussian.
         GaussianError: g holds arrays of another framework (JAX).
+        NotPositiveDefiniteError: g is semidefinite (``Gaussian.semidefinite``):
+            torch.distributions has no degenerate normal.
         ImportError: torch is not installed.
 
     Examples:
@@ -168,7 +170,12 @@ def to_torch(g: Gaussian) -> Distribution:
     import torch
     from torch import distributions as td
 
-    from gaussdiv.structures import DiagonalCovariance, FullPrecision, LowRankCovariance
+    from gaussdiv.structures import (
+        DiagonalCovariance,
+        FullPrecision,
+        LowRankCovariance,
+        SemidefiniteCovariance,
+    )
 
     def tensor(a: Any) -> Any:
         return a if isinstance(a, torch.Tensor) else torch.as_tensor(a.copy())
@@ -178,6 +185,11 @@ def to_torch(g: Gaussian) -> Distribution:
     if g.ops.name not in ("numpy", "torch"):
         raise GaussianError(f"to_torch takes NumPy or torch Gaussians; this one holds "
                             f"{g.ops.name} arrays")
+    if isinstance(g.cov, SemidefiniteCovariance):
+        raise NotPositiveDefiniteError(
+            "to_torch: g has a semidefinite covariance (Gaussian.semidefinite), and "
+            "torch.distributions has no degenerate multivariate normal (MultivariateNormal "
+            "needs Σ positive definite); to_scipy keeps it (allow_singular=True)")
     loc = tensor(g.ops.xp.broadcast_to(g.mean, (*g.batch_shape, g.dim)))
     cov = g.cov
     if isinstance(cov, DiagonalCovariance):
@@ -193,7 +205,8 @@ def to_scipy(g: Gaussian) -> multivariate_normal_frozen:
     """A frozen ``scipy.stats.multivariate_normal(mean, cov)`` of one (unbatched) Gaussian.
 
     The same density N(x; μ, Σ), eq. (4), with Σ formed as a dense d×d matrix whatever the
-    structure.
+    structure; a semidefinite Gaussian (``Gaussian.semidefinite``) with
+    ``allow_singular=True``, SciPy's degenerate normal (its density on μ + range(Σ)).
 
     Args:
         g: an unbatched Gaussian of any framework and structure (its arrays are copied to the
@@ -225,7 +238,10 @@ def to_scipy(g: Gaussian) -> multivariate_normal_frozen:
         raise GaussianError(f"to_scipy takes one Gaussian (scipy's multivariate_normal has no "
                             f"batch); this one has batch shape {g.batch_shape}: index it, "
                             "e.g. to_scipy(g[0])")
-    return stats.multivariate_normal(g.ops.to_numpy(g.mean), g.ops.to_numpy(g.covariance_matrix))
+    from gaussdiv.structures import SemidefiniteCovariance
+
+    return stats.multivariate_normal(g.ops.to_numpy(g.mean), g.ops.to_numpy(g.covariance_matrix),
+                                     allow_singular=isinstance(g.cov, SemidefiniteCovariance))
 
 
 def _unexpanded(tensor: Any, core_ndim: int) -> Any:
