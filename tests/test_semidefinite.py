@@ -369,3 +369,15 @@ def test_interop() -> None:
     pytest.importorskip("torch")
     with pytest.raises(NotPositiveDefiniteError, match="to_torch: g has a semidefinite"):
         gd.to_torch(g)
+
+
+@pytest.mark.timeout(120)
+def test_jit_turns_a_negative_eigenvalue_into_nan() -> None:
+    """Under tracing nothing is checked: an indefinite Σ gives NaN (as Gaussian does), not 0."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    q = gd.Gaussian(jnp.zeros(3), jnp.eye(3))
+    w2 = jax.jit(lambda s: gd.wasserstein(gd.Gaussian.semidefinite(jnp.zeros(3), s), q))
+    assert np.isnan(float(w2(-jnp.eye(3))))
+    assert float(w2(jnp.diag(jnp.array([1.0, 0.0, 0.0])))) == pytest.approx(np.sqrt(2.0))

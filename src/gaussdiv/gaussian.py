@@ -592,7 +592,10 @@ class Gaussian:
         density: :func:`gaussdiv.wasserstein`, :func:`gaussdiv.sample` and the moments are
         defined for it, every other function refuses it (NotPositiveDefiniteError naming the
         argument). Σ is decomposed once, Σ = U diag(λ) Uᵀ (O(d³)); eigenvalues at or below
-        d·eps·max|λ| (NumPy's ``matrix_rank`` threshold) count as exact zeros.
+        d·eps·max|λ| (NumPy's ``matrix_rank`` threshold) count as exact zeros. Gradients
+        (torch, JAX) flow to the means and to a positive definite partner, and through a
+        full-rank Σ; W₂ and the draws are not differentiable with respect to a rank-deficient
+        Σ (its repeated zero eigenvalues and √λ at 0), where torch and JAX return NaN.
 
         Args:
             mean: μ, shape (*batch, d).

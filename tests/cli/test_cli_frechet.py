@@ -175,3 +175,18 @@ def test_bad_statistics_are_one_line_errors(invoke, tmp_path, mu, sigma, message
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((10, 3)))
     error = one_line_error(invoke("frechet", tmp_path / "s.npz", tmp_path / "x.npy", code=2))
     assert message in error and "s.npz" in error
+
+
+def test_float32_statistics_keep_float32_rounding(invoke, tmp_path):
+    """A float32 sigma is semidefinite to float32's rounding only (eigenvalues ≈ −1e-7 of the
+    largest): accepted as such, and the FID is the features' to float32 accuracy."""
+    rng = np.random.default_rng(7)
+    mix = 0.1 * rng.standard_normal((64, 64))
+    a = rng.standard_normal((40, 64)) @ mix + 1.0
+    b = rng.standard_normal((30, 64)) @ mix
+    for name, x in (("a", a), ("b", b)):
+        np.savez(tmp_path / f"{name}.npz", mu=x.mean(0).astype(np.float32),
+                 sigma=np.cov(x, rowvar=False).astype(np.float32))
+    expected = float(gaussdiv.frechet_distance(a, b))
+    assert _fid(invoke, tmp_path / "a.npz", tmp_path / "b.npz") == pytest.approx(expected,
+                                                                             rel=1e-4)

@@ -150,7 +150,10 @@ def _read_statistics(path: Path) -> Statistics | None:
     if cov.shape != (d, d):
         raise UserError(f"{path}: '{COV_KEY}' must be the {d} × {d} covariance of the d = {d} "
                         f"features of '{MEAN_KEY}', got shape {cov.shape}")
-    return Statistics(mean.astype(np.float64), cov.astype(np.float64))
+    # sigma's floating dtype is kept (mu follows it): a float32 sigma is positive semidefinite
+    # only to float32's rounding, which is what Gaussian.semidefinite then allows.
+    dtype = cov.dtype if cov.dtype.kind == "f" else np.dtype(np.float64)
+    return Statistics(mean.astype(dtype), cov.astype(dtype))
 
 
 def _checked(path: Path, array: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ carries no √u-sized spurious directions (√ of a rounded 1e-17 is 3e-9).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
 
@@ -79,8 +80,11 @@ class SemidefiniteCovariance(Covariance):
         threshold = _rank_threshold(ops, eigenvalues)
         if not ops.is_traced(eigenvalues):
             _check_semidefinite(ops, eigenvalues, threshold, name)
+        # Under tracing nothing is checked: a negative eigenvalue beyond rounding becomes NaN
+        # (as a failed Cholesky does for Gaussian(mean, cov)), not a silent 0.
         eigenvalues = xp.where(eigenvalues > threshold[..., None], eigenvalues,
-                               0 * eigenvalues)
+                               xp.where(eigenvalues < -threshold[..., None],
+                                        math.nan + 0 * eigenvalues, 0 * eigenvalues))
         return cls(matrix, eigenvalues, eigenvectors)
 
     def checked(self, name: str) -> None:
