@@ -12,6 +12,7 @@ import numpy as np
 import gaussdiv
 from gaussdiv.cli.common import UserError, echo_json, envelope, json_option, record
 from gaussdiv.cli.features import Statistics, read_features_or_statistics
+from gaussdiv.structures import SemidefiniteCovariance
 
 DEFINITION = "W₂²(N(μ_A, Σ_A), N(μ_B, Σ_B)), μ and Σ the mean and covariance (np.cov, ddof=1) " \
              "of each file's rows"
@@ -73,11 +74,11 @@ def _gaussian(x: np.ndarray | Statistics, name: str) -> gaussdiv.Gaussian:
         mean, cov = x.mean, x.cov
     else:
         mean, cov = x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
-    try:
-        return gaussdiv.Gaussian.semidefinite(mean, cov)
-    except gaussdiv.GaussianError as exc:  # name the array as the user knows it
-        what = "'sigma'" if isinstance(x, Statistics) else "the covariance of the rows"
-        raise gaussdiv.GaussianError(f"{name}: {str(exc).replace('cov', what, 1)}") from None
+    what = "'sigma'" if isinstance(x, Statistics) else "the covariance of the rows"
+    try:  # the structure named as the user knows the array
+        return gaussdiv.Gaussian(mean, SemidefiniteCovariance.from_matrix(cov, name=what))
+    except gaussdiv.GaussianError as exc:
+        raise gaussdiv.GaussianError(f"{name}: {exc}") from None
 
 
 def _described(path: Path, x: np.ndarray | Statistics) -> dict[str, object]:

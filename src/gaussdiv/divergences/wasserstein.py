@@ -41,6 +41,7 @@ T ≤ ‖Σ₂ − Σ₁‖_* and an estimate of that error) — is refused with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -487,25 +488,35 @@ def _exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
         hi1, lo1, hi2, lo2 = parts
     else:
         hi1, lo1, hi2, lo2 = _common_dtype(ops, hi1, lo1, hi2, lo2)
-    value = _checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1))
-    if _singular(p, q):
-        factors = [ops.widen(x) for x in (_covariance_factor(p), _covariance_factor(q))]
-        if factors[0] is None:
-            factors = _common_dtype(ops, _covariance_factor(p), _covariance_factor(q))
-        value = _procrustes_where_unresolved(ops, _where_full_rank(p, q, value), *factors)
-    return ops.cast_like(value, fast)
+    def eigenbasis() -> Any:
+        return _checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1))
+
+    if not _singular(p, q):
+        return ops.cast_like(eigenbasis(), fast)
+    roots = _covariance_factor(p), _covariance_factor(q)
+    factors = [ops.widen(x) for x in roots]
+    if factors[0] is None:
+        factors = _common_dtype(ops, *roots)
+    value = _where_full_rank(p, q, eigenbasis, hi1[..., 0, 0])
+    return ops.cast_like(_procrustes_where_unresolved(ops, value, *factors), fast)
 
 
-def _where_full_rank(p: Covariance, q: Covariance, value: Any) -> Any:
-    """``value`` (n,) where both sides have rank d, NaN elsewhere (for the Procrustes route).
+def _where_full_rank(p: Covariance, q: Covariance, eigenbasis: Callable[[], Any],
+                     like: Any) -> Any:
+    """``eigenbasis()`` (n,) where both sides have rank d, NaN elsewhere (for the Procrustes
+    route), in ``like``'s dtype; not computed at all where no element has full rank.
 
     The eigenbasis form needs Σ₁^-½; at rank < d it splits over Σ₁'s range and null space, and
     there, wherever Σ₂ lacks one of Σ₁'s small directions, K = S^½(Σ₂)ₐₐS^½ is singular and
     its rounded zero eigenvalues (≈ u·s_max² each, so cᵢ ≈ √u·s_max) swamp the denominators
     cᵢ + sⱼ of those directions — measured: relative errors up to 0.5 that no check caught."""
+    ops = p.ops
     d = p.dim
     full = (_rank(p) == d) & (_rank(q) == d)
-    return p.ops.xp.where(full, value, math.nan + 0 * value)
+    unresolved = math.nan + 0 * like
+    if not ops.is_traced(like) and not bool(np.any(ops.to_numpy(full))):
+        return unresolved
+    return ops.xp.where(full, eigenbasis(), unresolved)
 
 
 def _thin_svd(ops: Backend, a: Any) -> tuple[Any, Any, Any]:
@@ -560,10 +571,13 @@ def _rescaled_exact_term(p: Covariance, q: Covariance, fast: Any) -> Any:
     # Equal covariances by their factors: their scaled Σ may be equal by underflow alone.
     same = ops.xp.all(l1 == l2, axis=(-2, -1)) if tuple(l1.shape) == tuple(l2.shape) else \
         unit != unit  # factors of different widths (semidefinite sides): not equal
-    value = _checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1), same)
-    if _singular(p, q):
-        value = _procrustes_where_unresolved(ops, _where_full_rank(p, q, value), l1, l2)
-    return ops.cast_like(value, fast)
+    def eigenbasis() -> Any:
+        return _checked_term(ops, hi1, (hi2 - hi1) + (lo2 - lo1), same)
+
+    if not _singular(p, q):
+        return ops.cast_like(eigenbasis(), fast)
+    value = _where_full_rank(p, q, eigenbasis, hi1[..., 0, 0])
+    return ops.cast_like(_procrustes_where_unresolved(ops, value, l1, l2), fast)
 
 
 def _checked_term(ops: Backend, sigma: Any, delta: Any, same: Any = None) -> Any:

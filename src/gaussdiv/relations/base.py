@@ -192,11 +192,12 @@ def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovarianc
     near 1e300), from the sides' square roots (:func:`factor_mix`), never forming Σ.
     """
     ops = p.ops
-    one_pass = _mixed_in_one_pass(p, q, alpha)
+    first, second = p.dense(), q.dense()  # formed once (d×d for structured sides)
+    one_pass = _mixed_in_one_pass(ops, first, second, alpha)
     if one_pass is not None:
         return one_pass
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is handled below
-        mixed = alpha * q.dense() + (1 - alpha) * p.dense()  # batches broadcast (not in place)
+        mixed = alpha * second + (1 - alpha) * first  # batches broadcast (not in place)
     fused = None if ops.is_traced(mixed) else ops.checked_cholesky(mixed)
     if fused is not None and np.all((fused[1] == CHOLESKY_OK)
                                     | (fused[1] == CHOLESKY_NOT_DEFINITE)):
@@ -233,13 +234,12 @@ def dense_mix(p: Covariance, q: Covariance, alpha: float) -> tuple[FullCovarianc
     return _unscaled(out, k), definite
 
 
-def _mixed_in_one_pass(p: Covariance, q: Covariance,
+def _mixed_in_one_pass(ops: Any, a: Any, b: Any,
                        alpha: float) -> tuple[FullCovariance, Any] | None:
-    """:func:`dense_mix` by the backend's compiled kernel (mix, checks and factor in one pass,
-    no temporaries), where it has one and both dense matrices have one shape; None where it
-    does not apply or some element overflowed (the general route then handles it)."""
-    ops = p.ops
-    a, b = p.dense(), q.dense()
+    """:func:`dense_mix` of the dense Σ₁ = ``a`` and Σ₂ = ``b`` by the backend's compiled
+    kernel (mix, checks and factor in one pass, no temporaries), where it has one and both
+    have one shape; None where it does not apply or some element overflowed (the general route
+    then handles it)."""
     if ops.is_traced(a) or ops.is_traced(b):
         return None
     fused = ops.mix_cholesky(a, b, alpha)

@@ -113,8 +113,9 @@ class SemidefiniteCovariance(Covariance):
         F Fᵀ is unchanged and products with F cost O(d k) per column instead of O(d²)."""
         if self.ops.is_traced(self.eigenvalues):
             return self.root()
-        k = int(np.max(self.ops.to_numpy(self.rank()), initial=0))
-        return self.root()[..., self.dim - max(k, 1):]
+        first = self.dim - max(int(np.max(self.ops.to_numpy(self.rank()), initial=0)), 1)
+        values = self.eigenvalues[..., first:]
+        return self.eigenvectors[..., first:] * self.ops.xp.sqrt(values)[..., None, :]
 
     def rank(self) -> Any:
         """The numerical rank, the number of eigenvalues above d·eps·λ_max (*batch), integers."""
