@@ -93,3 +93,17 @@ def test_renyi_family_broadcasts_a_larger_p_batch_against_q():
     low = gd.bhattacharyya(lp, lq)
     assert low.shape == (2, 3)
     assert low[1, 2] == pytest.approx(float(gd.bhattacharyya(lp[1, 0], lq[0, 2])), rel=1e-13)
+
+
+@pytest.mark.parametrize("divergence", [gd.kl, gd.jeffreys, gd.bhattacharyya, gd.wasserstein])
+def test_a_zero_mean_prior_gives_the_values_of_its_expanded_copy(divergence):
+    """mean_difference uses μ₁ itself for an unbatched NumPy zero μ₂: bit for bit the
+    subtraction's values (signed zeros included), and a float64 prior still widens float32."""
+    rng = np.random.default_rng(7)
+    mean = rng.standard_normal((40, 6))
+    mean[0, :3] = -0.0
+    p = gd.Gaussian.diag(mean, logvar=0.3 * rng.standard_normal((40, 6)))
+    prior = gd.Gaussian.standard(6)
+    np.testing.assert_array_equal(divergence(p, prior), divergence(p, prior.expand((40,))))
+    narrow = gd.Gaussian.diag(mean.astype(np.float32), var=np.ones(6, np.float32))
+    assert divergence(narrow, prior).dtype == np.float64

@@ -1190,6 +1190,19 @@ def check_pair(p: Gaussian, q: Gaussian, names: tuple[str, str] = ("p", "q")) ->
                          "broadcast") from None
 
 
+def mean_difference(p: Gaussian, q: Gaussian) -> Any:
+    """μ₁ − μ₂ of a checked pair, shape (*broadcast(B₁, B₂), d).
+
+    Where μ₂ is one NumPy zero vector of μ₁'s dtype (the N(0, I) prior of a VAE, any unbatched
+    zero-mean Q) this is μ₁ itself — exactly x − 0 — so a batch-sized temporary is not made.
+    """
+    m1, m2 = p.mean, q.mean
+    if isinstance(m1, np.ndarray) and isinstance(m2, np.ndarray) and m2.ndim == 1 \
+            and m2.dtype == m1.dtype and not m2.any():
+        return m1
+    return m1 - m2
+
+
 def result(value: Any, p: Gaussian, q: Gaussian | None = None) -> Any:
     """``value`` broadcast to the batch shape of p (and q), in the result dtype.
 

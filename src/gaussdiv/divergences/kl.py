@@ -21,7 +21,14 @@ import numpy as np
 
 from gaussdiv.divergences.validity import check_valid
 from gaussdiv.execution.refine import refined_excess
-from gaussdiv.gaussian import Gaussian, check_gaussian, check_pair, entry_point, result
+from gaussdiv.gaussian import (
+    Gaussian,
+    check_gaussian,
+    check_pair,
+    entry_point,
+    mean_difference,
+    result,
+)
 from gaussdiv.relations import relation_for
 from gaussdiv.relations.base import PairTerms
 from gaussdiv.types import Array
@@ -172,7 +179,7 @@ def _kl_parts(p: Gaussian, q: Gaussian) -> tuple[PairTerms, Any, Any]:
     # Overflow to inf and underflow to 0 are results here (a KL beyond the float range, a
     # variance below it), checked below, never warnings.
     with np.errstate(all="ignore"):
-        mahalanobis = q.cov.mahalanobis(p.mean - q.mean)
+        mahalanobis = q.cov.mahalanobis(mean_difference(p, q))
         terms = relation.terms(p.cov, q.cov)
         excess = refined_excess(relation, p.cov, q.cov, terms, offset=mahalanobis)
         value = 0.5 * (excess + mahalanobis)

@@ -33,7 +33,7 @@ from gaussdiv.divergences.kl import kl
 from gaussdiv.divergences.validity import check_valid
 from gaussdiv.errors import GaussianError
 from gaussdiv.execution.refine import CANCELLATION_RATIO, refine_cancelling
-from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
+from gaussdiv.gaussian import Gaussian, check_pair, entry_point, mean_difference, result
 from gaussdiv.numerics.series import excess_log1p
 from gaussdiv.relations import relation_for
 from gaussdiv.relations.base import PairRelation, Spectrum
@@ -238,7 +238,7 @@ def _renyi(p: Gaussian, q: Gaussian, alpha: float) -> tuple[Any, Any]:
     relation = relation_for(type(p.cov), type(q.cov))
     mixed, definite = relation.mix(p.cov, q.cov, alpha)
     a = 1.0 - alpha
-    mean_part = 0.5 * alpha * mixed.mahalanobis(p.mean - q.mean)
+    mean_part = 0.5 * alpha * mixed.mahalanobis(mean_difference(p, q))
     logdet_mixed, logdet_q = mixed.logdet(), q.cov.logdet()
     logdet_ratio = relation.logdet_ratio(p.cov, q.cov)  # ln|Σ₂|/|Σ₁|, from ratios
     xp = p.ops.xp

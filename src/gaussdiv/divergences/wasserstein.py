@@ -49,7 +49,7 @@ import numpy as np
 from gaussdiv.backends import Backend, backend_of, broadcast_shapes
 from gaussdiv.errors import DimensionMismatchError, DtypeError, ShapeError
 from gaussdiv.execution.refine import CANCELLATION_RATIO, refine_cancelling
-from gaussdiv.gaussian import Gaussian, check_pair, entry_point, result
+from gaussdiv.gaussian import Gaussian, check_pair, entry_point, mean_difference, result
 from gaussdiv.numerics.error_free import exp_dd, product_residual, square_dd, two_product
 from gaussdiv.structures import (
     Covariance,
@@ -166,7 +166,7 @@ def wasserstein(p: Gaussian, q: Gaussian, squared: bool = False) -> Array:
     check_pair(p, q)
     ops = p.ops
     with np.errstate(all="ignore"):  # overflow to inf is a result, not a warning
-        diff = p.mean - q.mean
+        diff = mean_difference(p, q)
         mean_term = _squared_norm(ops, diff)
         term, resolved = _covariance_term(p.cov, q.cov, mean_term)
         value = mean_term + term
