@@ -354,3 +354,48 @@ def test_whitened_trace_log_ratio_at_extreme_scales():
             exact = 2 * sum(mp.log(mp.mpf(b[i, j, j])) - mp.log(mp.mpf(a[i, j, j]))
                             for j in range(d))
             assert abs(mp.mpf(float(logdet_ratio[i])) - exact) <= 1e-15 * d * 350 * 2
+
+
+def _step_by_step(a: np.ndarray):
+    """validation.factor_checked's checks one at a time: (factor, bound), or the error type."""
+    from gaussdiv import validation
+    ops = numpy_backend.NumpyBackend()
+    try:
+        validation.check_finite(a, "cov", ops)
+        validation.check_symmetric(a, "cov", ops)
+        return validation.factor_and_bound(a, "cov", ops)
+    except gaussdiv.GaussianError as error:
+        return type(error)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (2, 5)])
+@pytest.mark.parametrize("d", [1, 2, 8, 64, 127])
+def test_whole_batch_checks_are_the_step_by_step_checks_bit_for_bit(shape, d, dtype):
+    """The NumPy route below the kernels' batch size (numpy_backend._valid_cholesky_lapack):
+    the factor and condition bound of the step-by-step checks, bit for bit, for accepted
+    batches; None (the caller's checks then name the failure) for every batch they refuse."""
+    rng = np.random.default_rng(d)
+    a = rng.standard_normal((*shape, d, d))
+    good = (a @ np.swapaxes(a, -1, -2) / d + np.eye(d)).astype(dtype)
+    fast = numpy_backend._valid_cholesky_lapack(good)
+    factor, bound = _step_by_step(good)
+    np.testing.assert_array_equal(fast[0], factor)
+    np.testing.assert_array_equal(fast[1], bound)
+    assert fast[0].dtype == factor.dtype and fast[1].dtype == bound.dtype
+    last = (*([0] * len(shape)),)
+    bad = {"nan": good.copy(), "asymmetric": good.copy(), "indefinite": good.copy(),
+           "singular": good.copy()}
+    bad["nan"][(*last, d - 1, 0)] = np.nan
+    if d > 1:
+        bad["asymmetric"][(*last, d - 1, 0)] += 1e-2 * np.abs(good).max()
+        bad["singular"][last] = np.ones((d, d), dtype)  # rank one: a zero or rounding pivot
+    else:
+        del bad["asymmetric"], bad["singular"]
+    bad["indefinite"][last] = -good[last]
+    for kind, matrix in bad.items():
+        assert numpy_backend._valid_cholesky_lapack(matrix) is None, kind
+        assert isinstance(_step_by_step(matrix), type), kind
+    huge = np.full((2, 2), np.finfo(dtype).max / 2, dtype) * np.array([[1, 0.5], [0.5, 1]], dtype)
+    assert numpy_backend._valid_cholesky_lapack(huge) is None  # the sum overflows: steps decide
+    assert not isinstance(_step_by_step(huge), type)

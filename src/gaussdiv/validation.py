@@ -161,11 +161,9 @@ def factor_checked(a: Any, name: str, ops: Any) -> tuple[Any, Any]:
     One fused pass where the backend has a compiled kernel for it; the step-by-step checks run
     only when that pass reports a failure (so messages are the same on every route).
     """
-    fused = None if ops.is_traced(a) else ops.checked_cholesky(a)
+    fused = None if ops.is_traced(a) else ops.valid_cholesky(a)
     if fused is not None:
-        factor, status, bound = fused
-        if not np.any(status):
-            return factor, bound
+        return fused
     check_finite(a, name, ops)
     check_symmetric(a, name, ops)
     return factor_and_bound(a, name, ops)

@@ -121,6 +121,17 @@ class Backend(ABC):
         by step)."""
         return None
 
+    def valid_cholesky(self, a: Any) -> tuple[Any, Any] | None:
+        """The lower factor of a (..., d, d) and its condition bound max Aⱼⱼ/Lⱼⱼ² per batch
+        element when every element passes the constructor's value checks (finite, symmetric,
+        definite: :func:`gaussdiv.validation.factor_checked`), in as few passes as the backend
+        can; None where some element fails or there is no fused route (the caller then checks
+        step by step, which names the failure)."""
+        fused = self.checked_cholesky(a)
+        if fused is None or fused[1].any():
+            return None
+        return fused[0], fused[2]
+
     def mix_cholesky(self, a: Any, b: Any, alpha: float
                      ) -> tuple[Any, Any, np.ndarray, Any] | None:
         """(Σ_α, its lower factor, a host status, the condition bound) for Σ_α = αB + (1−α)A of

@@ -93,6 +93,34 @@ def _flat(x: np.ndarray, batch: tuple[int, ...], count: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(x, (*batch, *core)).reshape(count, *core))
 
 
+def _valid_cholesky_lapack(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The constructor's checks of gaussdiv.validation.factor_checked on a batch of small
+    matrices (d < 128) in a few whole-batch passes, without its per-check dispatch: finite
+    (the sum's test), symmetric (max |A − Aᵀ| ≤ √u · max |A| per element), then
+    ``np.linalg.cholesky`` and the pivot test max Aⱼⱼ/Lⱼⱼ² · d·u < 1. The factor and the bound
+    are those of the step-by-step checks, bit for bit; None where any test fails (or the sum
+    overflows), and the caller's checks name the failure."""
+    eps = np.finfo(a.dtype).eps
+    with np.errstate(all="ignore"):
+        if not np.isfinite(a.sum()):
+            return None
+        asymmetry = a - np.swapaxes(a, -1, -2)
+        np.abs(asymmetry, out=asymmetry)
+        tolerance = np.abs(a).max(axis=(-2, -1)) * np.sqrt(eps)
+        if (asymmetry.max(axis=(-2, -1)) > tolerance).any():
+            return None
+        try:
+            factor = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            return None
+        pivots = np.diagonal(factor, axis1=-2, axis2=-1)
+        bound = (np.diagonal(a, axis1=-2, axis2=-1) / (pivots * pivots)).max(axis=-1)
+        largest = float(bound.max()) if bound.size else -math.inf
+        if not np.isfinite(factor.sum()) or not largest * (a.shape[-1] * float(eps)) < 1:
+            return None
+    return factor, bound
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     xp = np
@@ -179,6 +207,15 @@ class NumpyBackend(Backend):
             return None
         factor, status, bound = kernels.checked_cholesky(_flat(a, batch, count))
         return factor.reshape(a.shape), status.reshape(batch), bound.reshape(batch)
+
+    def valid_cholesky(self, a: Any) -> tuple[Any, Any] | None:
+        fused = self.checked_cholesky(a)
+        if fused is not None:
+            factor, status, bound = fused
+            return None if status.any() else (factor, bound)
+        if a.shape[-1] >= _LAPACK_LOOP_MIN_DIM or a.dtype not in _COMPILED_DTYPES:
+            return None
+        return _valid_cholesky_lapack(a)
 
     def mix_cholesky(self, a: Any, b: Any, alpha: float
                      ) -> tuple[Any, Any, np.ndarray, Any] | None:
