@@ -399,3 +399,40 @@ def test_whole_batch_checks_are_the_step_by_step_checks_bit_for_bit(shape, d, dt
     huge = np.full((2, 2), np.finfo(dtype).max / 2, dtype) * np.array([[1, 0.5], [0.5, 1]], dtype)
     assert numpy_backend._valid_cholesky_lapack(huge) is None  # the sum overflows: steps decide
     assert not isinstance(_step_by_step(huge), type)
+
+
+@pytest.mark.parametrize("widths", [(64, 64), (64, 1), (1, 64)])
+@pytest.mark.parametrize("convert", [0, 1, 2])
+def test_log_ratio_terms_in_blocks_and_threads(widths, convert):
+    """numba_kernels.log_ratio_terms on blocks shared among threads (5000 × 64 entries, above
+    the threaded size): the row sums of the elementwise formulas to summation rounding, the
+    last block partial, an overflowing expm1 an inf without a warning."""
+    rng = np.random.default_rng(convert)
+    n = 5003
+    l1 = rng.standard_normal((n, widths[0]))
+    l2 = rng.standard_normal((n, widths[1]))
+    l1[7, 0] = 800.0  # e^800 − 1 overflows: eps_sum is inf there
+    assert n * 64 >= numba_kernels._THREADED_MIN_ENTRIES
+    with np.errstate(over="raise"):
+        eps_sum, log_sum, spread = numba_kernels.log_ratio_terms(l1, l2, convert)
+    lam = l1 - l2
+    with np.errstate(over="ignore"):
+        want_eps = np.expm1(lam).sum(-1)
+    converted = {0: 0, 1: np.abs(np.broadcast_to(l1, lam.shape)),
+                 2: np.abs(np.broadcast_to(l2, lam.shape))}[convert]
+    want_spread = (np.abs(lam) + converted).sum(-1)
+    assert np.isinf(eps_sum[7]) and not np.isinf(np.delete(eps_sum, 7)).any()
+    with np.errstate(over="ignore"):
+        scale = (np.abs(lam) + 1).sum(-1) * np.exp(np.abs(lam)).max(-1)
+    for got, want in ((eps_sum, want_eps), (log_sum, lam.sum(-1)), (spread, want_spread)):
+        keep = np.isfinite(want)
+        assert np.all(np.abs(got[keep] - want[keep]) <= 64 * np.finfo(float).eps * scale[keep])
+
+
+def test_threaded_work_reraises_a_worker_error():
+    def work(k: int, count: int) -> None:
+        if k == count - 1:
+            raise ValueError(f"share {k} of {count}")
+
+    with pytest.raises(ValueError, match="share"):
+        numba_kernels.in_threads(work, numba_kernels._THREADED_MIN_ENTRIES, 4)
