@@ -436,3 +436,21 @@ def test_threaded_work_reraises_a_worker_error():
 
     with pytest.raises(ValueError, match="share"):
         numba_kernels.in_threads(work, numba_kernels._THREADED_MIN_ENTRIES, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_a_large_input_is_held_as_a_private_copy(dtype, layout):
+    """Inputs of ≥ COMPILED_MIN_COPY entries are copied by numba_kernels.copy (C order) or,
+    in other layouts, by NumPy: bit for bit, read-only, sharing no memory, so a later edit
+    of the caller's array does not reach the Gaussian."""
+    rng = np.random.default_rng(3)
+    rows = numpy_backend.COMPILED_MIN_COPY // 8 + 5
+    base = rng.standard_normal((rows, 16)).astype(dtype)
+    x = {"C": base, "F": np.asfortranarray(base), "strided": base[:, ::2]}[layout]
+    p = Gaussian.diag(x, logvar=0.1 * x)
+    np.testing.assert_array_equal(p.mean, x)
+    assert not p.mean.flags.writeable and not np.shares_memory(p.mean, x)
+    before = gaussdiv.kl(p, Gaussian.standard(x.shape[-1], dtype))
+    x[0, 0] += 1
+    np.testing.assert_array_equal(gaussdiv.kl(p, Gaussian.standard(x.shape[-1], dtype)), before)

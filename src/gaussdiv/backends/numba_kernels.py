@@ -13,6 +13,7 @@ here runs one loop over the batch (in parallel threads), one element at a time i
 - :func:`mix_cholesky` — the same for the Rényi mix αB + (1−α)A, formed in the kernel (no
   temporaries), non-definite elements replaced by I there.
 - :func:`solve_triangular` — T X = B by substitution, T (n, d, d), B (n, d, k).
+- :func:`copy` — the private copy a Gaussian keeps of a large input, on all threads.
 - :func:`backward_error` — a Cholesky factor's backward error F = L⁻¹(A − LLᵀ)L⁻ᵀ, the
   residual to ≈ 2⁻²⁰ of itself by rows split into exact halves, in one pass per element.
 - :func:`factor_inverse`, :func:`packed_moments` — for ``gaussdiv.pairwise``: Xᵀ(I − F)X with
@@ -123,6 +124,12 @@ def _mix_cholesky_batch(a, b, alpha, mixed, out, status, bound):  # pragma: no c
                     m[r, c] = 1.0 if r == c else 0.0
                     lower[r, c] = m[r, c]
             bound[i] = 1.0
+
+
+@njit(parallel=True, cache=True)
+def _copy_flat(x, out):  # pragma: no cover (compiled)
+    for i in prange(x.size):  # (chunk bounds computed in the loop kept it from vectorising)
+        out[i] = x[i]
 
 
 @njit(cache=True)
@@ -508,6 +515,14 @@ def _packed_moments_one(a, v, logdet, column, out, mag):  # pragma: no cover (co
         mag[at] = 0.5
         out[at + 1] = 0.5 * (-logdet - d)
         mag[at + 1] = 0.5 * (abs(logdet) + d)
+
+
+def copy(x: np.ndarray) -> np.ndarray:
+    """A copy of the C-contiguous float array x, written by all threads (a fresh large array's
+    page faults then come in parallel too: 512 MB in ≈ 0.05 s here, ``np.copy`` ≈ 0.1 s)."""
+    out = np.empty_like(x, order="C")
+    _copy_flat(x.reshape(-1), out.reshape(-1))
+    return out
 
 
 def checked_cholesky(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

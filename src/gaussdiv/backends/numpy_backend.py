@@ -28,6 +28,7 @@ _LAPACK_LOOP_MIN_DIM = 128
 COMPILED_MIN_BATCH = 16
 COMPILED_MAX_DIM = 64
 COMPILED_MIN_ENTRIES = 4096  # elementwise kernels (diagonal structures)
+COMPILED_MIN_COPY = 1 << 20  # entries of an input copied by all threads (8 MB in float64)
 _COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: ‖E‖_F up to which Σ g(ε) comes from the trace series (numba_kernels.trace_series_excess).
 TRACE_SERIES_RADIUS = 1 / 16
@@ -141,7 +142,10 @@ class NumpyBackend(Backend):
         without the copy."""
         if isinstance(x, np.ndarray) and x.dtype == dtype and _immutable(x):
             return x
-        out = np.array(x, dtype=dtype, copy=True)
+        kernels = compiled_kernels() if isinstance(x, np.ndarray) and x.dtype == dtype \
+            and dtype in _COMPILED_DTYPES and x.size >= COMPILED_MIN_COPY \
+            and x.flags.c_contiguous else None
+        out = np.array(x, dtype=dtype, copy=True) if kernels is None else kernels.copy(x)
         out.flags.writeable = False
         return out
 
