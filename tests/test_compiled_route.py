@@ -18,6 +18,7 @@ from itertools import groupby
 
 import numpy as np
 import pytest
+import scipy.linalg
 import test_family_reference as family
 import test_pair_matrix as pairs
 from test_pair_matrix import CONSTRUCTORS, inputs
@@ -454,3 +455,36 @@ def test_a_large_input_is_held_as_a_private_copy(dtype, layout):
     before = gaussdiv.kl(p, Gaussian.standard(x.shape[-1], dtype))
     x[0, 0] += 1
     np.testing.assert_array_equal(gaussdiv.kl(p, Gaussian.standard(x.shape[-1], dtype)), before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [127, 128, 300])
+def test_large_factors_and_solves_on_the_arrays_own_memory(d, dtype):
+    """From d = 128 the NumPy backend factors and solves through Fortran views of C arrays
+    (potrf upper, trsm from the right): the factor and the solutions of LAPACK's own routines
+    to rounding, in C order, batched elementwise as one by one, zero pivots and indefinite
+    matrices a LinAlgError."""
+    ops = numpy_backend.NumpyBackend()
+    rng = np.random.default_rng(d)
+    a = rng.standard_normal((2, d, d))
+    s = (a @ np.swapaxes(a, -1, -2) / d + np.eye(d)).astype(dtype)
+    tol = 64 * d * np.finfo(dtype).eps
+    factor = ops.cholesky(s)
+    assert factor.dtype == dtype and factor.flags.c_contiguous
+    np.testing.assert_array_equal(np.triu(factor, 1), 0)
+    np.testing.assert_allclose(factor, np.linalg.cholesky(s), rtol=0, atol=tol)
+    np.testing.assert_array_equal(ops.cholesky(s[1]), factor[1])
+    b = rng.standard_normal((2, d, 3)).astype(dtype)
+    for lower, t in ((True, factor), (False, np.swapaxes(factor, -1, -2))):
+        x = ops.solve_triangular(t, b, lower=lower)
+        assert x.dtype == dtype and x.flags.c_contiguous and x.shape == b.shape
+        for i in range(2):
+            want = scipy.linalg.solve_triangular(t[i], b[i], lower=lower)
+            np.testing.assert_allclose(x[i], want, rtol=0, atol=tol * np.abs(want).max())
+            np.testing.assert_array_equal(ops.solve_triangular(t[i], b[i], lower=lower), x[i])
+    singular = factor[0].copy()
+    singular[d // 2, d // 2] = 0
+    with pytest.raises(np.linalg.LinAlgError):
+        ops.solve_triangular(singular, b[0], lower=True)
+    with pytest.raises(np.linalg.LinAlgError):
+        ops.cholesky(np.stack([s[0], -s[1]]))

@@ -72,6 +72,45 @@ def _lapack(name: str, dtype: np.dtype) -> Any:
     return scipy.linalg.get_lapack_funcs((name,), (np.empty(0, dtype),))[0]
 
 
+@functools.cache
+def _blas(name: str, dtype: np.dtype) -> Any:
+    """SciPy's BLAS routine ``name`` for ``dtype``."""
+    return scipy.linalg.get_blas_funcs((name,), (np.empty(0, dtype),))[0]
+
+
+def _large_lower_factor(a: np.ndarray) -> np.ndarray:
+    """The lower factor L (C order) of one symmetric d×d matrix A held in C order.
+
+    A's memory read in Fortran order is Aᵀ, whose upper triangle holds A's lower one; LAPACK's
+    upper factorisation of it, Aᵀ = UᵀU, gives U = Lᵀ in Fortran order — L in C order. So
+    neither the input nor the factor is copied across layouts (as lower=True on a C array
+    would, twice).
+    """
+    u, info = _lapack("potrf", a.dtype)(np.ascontiguousarray(a).T, lower=False, clean=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Matrix is not positive definite (pivot {info})")
+    return u.T
+
+
+def _solve_one(t: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
+    """X = T⁻¹B (C order) for one triangular T (d, d) and B (d, k).
+
+    From d = 128 in float32/64 through the transposes' Fortran views: X = Yᵀ for Y Tᵀ = Bᵀ,
+    one BLAS trsm from the right on the arrays' own memory (LAPACK's trtrs would copy T and B
+    into Fortran order and X back); below, trtrs.
+    """
+    dtype = np.result_type(t, b)
+    if t.shape[-1] >= _LAPACK_LOOP_MIN_DIM and dtype in _COMPILED_DTYPES:
+        t, b = np.ascontiguousarray(t, dtype), np.ascontiguousarray(b, dtype)
+        if not np.diagonal(t).all():
+            raise np.linalg.LinAlgError("singular triangular factor (a zero pivot)")
+        return _blas("trsm", dtype)(1.0, t.T, b.T, side=1, lower=not lower).T
+    x, info = _lapack("trtrs", dtype)(t, b, lower=lower)
+    if info > 0:
+        raise np.linalg.LinAlgError(f"singular triangular factor (zero pivot {info})")
+    return np.ascontiguousarray(x)
+
+
 def _compiled_rows(*arrays: Any) -> ModuleType | None:
     """The kernels, if they apply to these (*batch, d or 1) arrays: one float dtype and at
     least COMPILED_MIN_ENTRIES entries in all (below, NumPy's own loops are as fast)."""
@@ -190,15 +229,18 @@ class NumpyBackend(Backend):
         return np.eye(d, dtype=dtype)
 
     def cholesky(self, a: Any) -> Any:
-        if a.ndim == 2 and a.shape[-1] >= _LAPACK_LOOP_MIN_DIM and a.dtype in _COMPILED_DTYPES:
-            # One large matrix: LAPACK's potrf directly (np.linalg.cholesky adds ≈ 50 %: a
-            # copy and a pass over the upper triangle).
-            potrf = _lapack("potrf", a.dtype)
-            factor, info = potrf(a, lower=True, clean=True)
-            if info != 0:
-                raise self.LinAlgError(f"Matrix is not positive definite (pivot {info})")
-            return np.ascontiguousarray(factor)  # C order, as np.linalg.cholesky's
-        return np.linalg.cholesky(a)
+        d = a.shape[-1]
+        if d < _LAPACK_LOOP_MIN_DIM or a.dtype not in _COMPILED_DTYPES:
+            return np.linalg.cholesky(a)
+        # Large matrices one by one, LAPACK directly: np.linalg.cholesky copies each into
+        # Fortran order and back (two transposing copies, ≈ 20 ms each at d = 2048).
+        if a.ndim == 2:
+            return _large_lower_factor(a)
+        flat = a.reshape(-1, d, d)
+        out = np.empty(flat.shape, dtype=a.dtype)
+        for i in range(len(flat)):
+            out[i] = _large_lower_factor(flat[i])
+        return out.reshape(a.shape)
 
     def eigvalsh(self, a: Any) -> Any:
         return np.linalg.eigvalsh(a)
@@ -349,27 +391,18 @@ class NumpyBackend(Backend):
             return out.reshape(*batch, *b.shape[-2:])
         if count > _LAPACK_LOOP_MAX_BATCH and d < _LAPACK_LOOP_MIN_DIM:
             return np.linalg.solve(t, b)
-        if t.ndim == b.ndim == 2:  # one system: LAPACK directly
-            x, info = _lapack("trtrs", np.result_type(t, b))(t, b, lower=lower)
-            if info > 0:
-                raise self.LinAlgError(f"singular triangular factor (zero pivot {info})")
-            # C order, as the batched routes give it: reductions over X then add in the same
-            # order, so one pair's result is bit for bit its batch element's.
-            return np.ascontiguousarray(x)
+        # One system at a time, LAPACK directly (SciPy's wrapper costs ≈ 20 µs a call), each in
+        # C order as the batched routes give it: one pair's result is bit for bit its batch
+        # element's.
+        if t.ndim == b.ndim == 2:
+            return _solve_one(t, b, lower)
         t_b = np.broadcast_to(t, (*batch, *t.shape[-2:])).reshape(count, d, d)
         b_b = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(count, *b.shape[-2:])
-        dtype = np.result_type(t, b)
-        trtrs = _lapack("trtrs", dtype)
         if count == 1:  # no copy into a batch
-            x, info = trtrs(t_b[0], b_b[0], lower=lower)
-            if info > 0:
-                raise self.LinAlgError(f"singular triangular factor (zero pivot {info})")
-            return np.ascontiguousarray(x).reshape(*batch, *b.shape[-2:])
-        out = np.empty(b_b.shape, dtype=dtype)
-        for i in range(count):  # LAPACK directly: SciPy's wrapper costs ≈ 20 µs a call
-            out[i], info = trtrs(t_b[i], b_b[i], lower=lower)
-            if info > 0:
-                raise self.LinAlgError(f"singular triangular factor (zero pivot {info})")
+            return _solve_one(t_b[0], b_b[0], lower).reshape(*batch, *b.shape[-2:])
+        out = np.empty(b_b.shape, dtype=np.result_type(t, b))
+        for i in range(count):
+            out[i] = _solve_one(t_b[i], b_b[i], lower)
         return out.reshape(*batch, *b.shape[-2:])
 
     def erf(self, x: Any) -> Any:
