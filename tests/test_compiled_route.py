@@ -488,3 +488,17 @@ def test_large_factors_and_solves_on_the_arrays_own_memory(d, dtype):
         ops.solve_triangular(singular, b[0], lower=True)
     with pytest.raises(np.linalg.LinAlgError):
         ops.cholesky(np.stack([s[0], -s[1]]))
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself
+def test_large_array_subclasses_are_held_as_plain_arrays():
+    """A large np.matrix or masked array input takes NumPy's copy (a plain ndarray), as small
+    ones do; the threaded copy is for plain C-order arrays only."""
+    d = 1024  # d² = COMPILED_MIN_COPY entries
+    g = Gaussian(np.zeros(d), np.asmatrix(np.eye(d)))
+    assert type(g.cov.matrix) is np.ndarray and float(gaussdiv.kl(g, g)) == 0.0
+    n = numpy_backend.COMPILED_MIN_COPY // 64
+    mean = np.ma.masked_array(np.ones((n, 64)), mask=np.zeros((n, 64), bool))
+    p = Gaussian.diag(mean, var=np.ones(64))
+    assert type(p.mean) is np.ndarray
+    np.testing.assert_array_equal(gaussdiv.kl(p, Gaussian.standard(64)), 32.0)

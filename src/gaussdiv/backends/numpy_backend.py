@@ -181,7 +181,7 @@ class NumpyBackend(Backend):
         without the copy."""
         if isinstance(x, np.ndarray) and x.dtype == dtype and _immutable(x):
             return x
-        kernels = compiled_kernels() if isinstance(x, np.ndarray) and x.dtype == dtype \
+        kernels = compiled_kernels() if type(x) is np.ndarray and x.dtype == dtype \
             and dtype in _COMPILED_DTYPES and x.size >= COMPILED_MIN_COPY \
             and x.flags.c_contiguous else None
         out = np.array(x, dtype=dtype, copy=True) if kernels is None else kernels.copy(x)
