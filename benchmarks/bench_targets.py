@@ -171,6 +171,7 @@ def plot(rng: np.random.Generator, path: str, repeat: int) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     sweeps = [("batch (d = 8)", [(b, 8) for b in (1, 10, 100, 1000, 10_000, 100_000)], 0),
@@ -192,6 +193,8 @@ def plot(rng: np.random.Generator, path: str, repeat: int) -> None:
         for name, values in series.items():
             style = "--" if name.startswith("np.") else "-"
             ax.loglog(xs, values, style, marker="o", label=name)
+        ax.set_xticks(xs, [f"{x:,}" for x in xs])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("seconds per call (construction + KL)")
         ax.grid(True, which="both", alpha=0.3)
