@@ -502,3 +502,34 @@ def test_large_array_subclasses_are_held_as_plain_arrays():
     p = Gaussian.diag(mean, var=np.ones(64))
     assert type(p.mean) is np.ndarray
     np.testing.assert_array_equal(gaussdiv.kl(p, Gaussian.standard(64)), 32.0)
+
+
+@pytest.mark.parametrize("widths", [(64, 64), (64, 1), (1, 64)])
+def test_variance_ratios_and_logvar_mahalanobis_in_blocks_and_threads(widths):
+    """numba_kernels.var_ratio_terms and the LOGVAR diagonal_mahalanobis on blocks shared among
+    threads: the elementwise formulas to summation rounding, including ratios beyond the float
+    range (ln v₁ − ln v₂ there), e^(−ℓ/2) overflowing against a zero x (0, not NaN), float32."""
+    rng = np.random.default_rng(11)
+    n = 5003
+    v1 = rng.uniform(0.5, 2.0, (n, widths[0]))
+    v2 = rng.uniform(0.5, 2.0, (n, widths[1]))
+    v1[5, 0], v2[5, 0] = 1e-300, 1e300  # the ratio underflows
+    eps_sum, log_sum, spread = numba_kernels.var_ratio_terms(v1, v2)
+    a, b = np.broadcast_arrays(v1, v2)
+    log_lam = np.log(a) - np.log(b)
+    np.testing.assert_allclose(eps_sum, ((a - b) / b).sum(-1), rtol=1e-13, atol=1e-13)
+    assert np.all(np.abs(log_sum - log_lam.sum(-1)) <= 1e-14 * np.abs(log_lam).sum(-1))
+    np.testing.assert_allclose(spread, np.abs(log_lam).sum(-1), rtol=1e-13)
+    x = rng.standard_normal((n, 64))
+    ell = rng.standard_normal((n, widths[1]))
+    ell[3, 0] = -2000.0  # e^(1000) overflows where x = 0 (the whole row for a width-1 ℓ)
+    x[3, :1 if ell.shape[1] > 1 else 64] = 0.0
+    got = numba_kernels.diagonal_mahalanobis(x, ell, numba_kernels.LOGVAR)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = np.where(x != 0, x * np.exp(-0.5 * ell), 0.0)
+    np.testing.assert_allclose(got, (want * want).sum(-1), rtol=1e-13)
+    assert np.isfinite(got[3])
+    narrow = numba_kernels.diagonal_mahalanobis(x.astype(np.float32), ell.astype(np.float32),
+                                                numba_kernels.LOGVAR)
+    assert narrow.dtype == np.float32
+    np.testing.assert_allclose(narrow, (want * want).sum(-1), rtol=1e-5)

@@ -30,8 +30,9 @@ here runs one loop over the batch (in parallel threads), one element at a time i
 - :func:`log_ratio_terms`, :func:`var_ratio_terms`, :func:`diagonal_mahalanobis`,
   :func:`log_space_mix` — the diagonal relation's sums, Σ xⱼ²/vⱼ and Rényi's log-space mix
   in one pass per row (the elementwise NumPy forms make 3–6 passes with temporaries). The
-  first takes its exponentials from NumPy's vectorised ``expm1`` on cache-sized blocks, shared
-  among threads (:func:`in_threads`): numba's scalar expm1 made it 2× slower.
+  first three take their transcendental functions (expm1, log, e^(−ℓ/2)) from NumPy's
+  vectorised ufuncs on cache-sized blocks shared among threads (:func:`over_row_blocks`):
+  numba's scalar libm calls made them 1.5–3× slower.
 - :func:`difference_excess` — the same for E = L_B⁻¹(A − B)L_B⁻ᵀ formed in the kernel from the
   two matrices and B's factor: the exact route for P ≈ Q in one pass over the inputs.
 
@@ -343,29 +344,28 @@ def _log_space_mix_batch(l1, l2, alpha, out, definite):  # pragma: no cover (com
                 out[i, j] = 0.0
 
 
-@njit(parallel=True, cache=True)
-def _var_ratio_terms_batch(v1, v2, eps_sum, log_sum, spread):  # pragma: no cover (compiled)
-    n, d1 = v1.shape
-    d = max(d1, v2.shape[1])
-    step1, step2 = d1 > 1, v2.shape[1] > 1
+@njit(nogil=True, cache=True)
+def _var_ratio_sums(v1, v2, ratio, log_ratio, start, eps_sum, log_sum, spread):  # pragma: no cover
+    n, d = ratio.shape
+    step1, step2 = v1.shape[1] > 1, v2.shape[1] > 1
     tiny = np.finfo(v1.dtype).tiny
-    for i in prange(n):
+    for i in range(n):
         total_eps = 0.0
         total_log = 0.0
         total_spread = 0.0
         for j in range(d):
             a, b = v1[i, j * step1], v2[i, j * step2]
-            ratio = a / b
             total_eps += (a - b) / b
-            if tiny <= ratio < np.inf:
-                log_lam = np.log(ratio)
+            r = ratio[i, j]
+            if tiny <= r < np.inf:
+                log_lam = log_ratio[i, j]
             else:  # the ratio under- or overflowed: a difference of logarithms
                 log_lam = np.log(a) - np.log(b)
             total_log += log_lam
             total_spread += abs(log_lam)
-        eps_sum[i] = total_eps
-        log_sum[i] = total_log
-        spread[i] = total_spread
+        eps_sum[start + i] = total_eps
+        log_sum[start + i] = total_log
+        spread[start + i] = total_spread
 
 
 @njit(parallel=True, cache=True)
@@ -385,6 +385,20 @@ def _mahalanobis_batch(x, param, kind, out):  # pragma: no cover (compiled)
                 w = v * np.exp(-0.5 * p)
                 total += w * w
         out[i] = total
+
+
+@njit(nogil=True, cache=True)
+def _scaled_square_sums(x, scale, start, out):  # pragma: no cover (compiled)
+    n, d = x.shape
+    step = scale.shape[1] > 1
+    for i in range(n):
+        total = 0.0
+        for j in range(d):
+            v = x[i, j]
+            if v != 0:  # 0 · e^(large) would be NaN
+                w = v * scale[i, j * step]
+                total += w * w
+        out[start + i] = total
 
 
 @njit(parallel=True, cache=True)
@@ -629,21 +643,36 @@ def log_ratio_terms(l1: np.ndarray, l2: np.ndarray,
     0 (0): the diagonal relation's fast terms in one pass."""
     n, d = l1.shape[0], max(l1.shape[1], l2.shape[1])
     eps_sum, log_sum, spread = (np.empty(n, dtype=l1.dtype) for _ in range(3))
+
+    def block(start: int, stop: int, scratch: np.ndarray) -> None:
+        a, b = l1[start:stop], l2[start:stop]
+        lam, eps = scratch
+        np.subtract(a, b, out=lam)
+        np.expm1(lam, out=eps)
+        _log_ratio_sums(a, b, lam, eps, convert, start, eps_sum, log_sum, spread)
+
+    over_row_blocks(n, d, l1.dtype, 2, block)
+    return eps_sum, log_sum, spread
+
+
+def over_row_blocks(n: int, d: int, dtype: np.dtype, buffers: int,
+                    block: Callable[[int, int, np.ndarray], None]) -> None:
+    """``block(start, stop, scratch)`` for consecutive blocks of rows [start, stop) of an
+    (n, d) problem, ≈ _BLOCK_ENTRIES entries each, shared among threads (:func:`in_threads`);
+    ``scratch`` is (buffers, stop − start, d) of ``dtype``, one per thread, for NumPy's
+    vectorised transcendental functions to write into (numba's are scalar libm calls, 3–6×
+    slower) before a nogil kernel sums the rows. Overflow and division warnings are off: the
+    kernels take inf and 0 as results, as the one-pass kernels do."""
     rows = max(1, _BLOCK_ENTRIES // d)
 
-    def blocks(first: int, stride: int) -> None:
-        lam, eps = np.empty((2, min(rows, n), d), dtype=l1.dtype)
-        with np.errstate(over="ignore"):  # expm1 beyond the float range is inf, a result
-            for start in range(first * rows, n, stride * rows):
+    def share(k: int, count: int) -> None:
+        scratch = np.empty((buffers, min(rows, n), d), dtype=dtype)
+        with np.errstate(all="ignore"):  # per thread: NumPy's error state is thread-local
+            for start in range(k * rows, n, count * rows):
                 stop = min(start + rows, n)
-                a, b = l1[start:stop], l2[start:stop]
-                np.subtract(a, b, out=lam[:stop - start])
-                np.expm1(lam[:stop - start], out=eps[:stop - start])
-                _log_ratio_sums(a, b, lam[:stop - start], eps[:stop - start], convert, start,
-                                eps_sum, log_sum, spread)
+                block(start, stop, scratch[:, :stop - start])
 
-    in_threads(blocks, n * d, -(-n // rows))
-    return eps_sum, log_sum, spread
+    in_threads(share, n * d, -(-n // rows))
 
 
 def in_threads(work: Callable[[int, int], None], entries: int, blocks: int) -> None:
@@ -685,16 +714,34 @@ def log_space_mix(l1: np.ndarray, l2: np.ndarray, alpha: float
 
 def diagonal_mahalanobis(x: np.ndarray, param: np.ndarray, kind: int) -> np.ndarray:
     """Σⱼ xⱼ²/vⱼ per row of x (n, d), v held as ``param`` (n, d or 1) of ``kind`` (VAR, STD,
-    LOGVAR: Σ (xⱼ e^(−ℓⱼ/2))², 0 where xⱼ = 0)."""
+    LOGVAR: Σ (xⱼ e^(−ℓⱼ/2))², 0 where xⱼ = 0, its exponentials by :func:`over_row_blocks`)."""
     out = np.empty(x.shape[0], dtype=x.dtype)
-    _mahalanobis_batch(x, param, kind, out)
+    if kind != LOGVAR:
+        _mahalanobis_batch(x, param, kind, out)
+        return out
+
+    def block(start: int, stop: int, scratch: np.ndarray) -> None:
+        scale = scratch[0, :, :param.shape[1]]
+        np.multiply(param[start:stop], -0.5, out=scale)
+        np.exp(scale, out=scale)
+        _scaled_square_sums(x[start:stop], scale, start, out)
+
+    over_row_blocks(x.shape[0], x.shape[1], np.dtype(np.float64), 1, block)  # as e^(−ℓ/2) was
     return out
 
 
 def var_ratio_terms(v1: np.ndarray, v2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row of variances v₁, v₂ (n, d or 1), λⱼ = v₁ⱼ/v₂ⱼ: (Σ (v₁ⱼ − v₂ⱼ)/v₂ⱼ, Σ ln λⱼ,
     Σ |ln λⱼ|), ln λⱼ from the ratio where it is a normal number, from ln v₁ⱼ − ln v₂ⱼ elsewhere."""
-    n = v1.shape[0]
+    n, d = v1.shape[0], max(v1.shape[1], v2.shape[1])
     eps_sum, log_sum, spread = (np.empty(n, dtype=v1.dtype) for _ in range(3))
-    _var_ratio_terms_batch(v1, v2, eps_sum, log_sum, spread)
+
+    def block(start: int, stop: int, scratch: np.ndarray) -> None:
+        a, b = v1[start:stop], v2[start:stop]
+        ratio, log_ratio = scratch
+        np.divide(a, b, out=ratio)
+        np.log(ratio, out=log_ratio)
+        _var_ratio_sums(a, b, ratio, log_ratio, start, eps_sum, log_sum, spread)
+
+    over_row_blocks(n, d, v1.dtype, 2, block)
     return eps_sum, log_sum, spread
