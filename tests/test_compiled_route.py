@@ -533,3 +533,13 @@ def test_variance_ratios_and_logvar_mahalanobis_in_blocks_and_threads(widths):
                                                 numba_kernels.LOGVAR)
     assert narrow.dtype == np.float32
     np.testing.assert_allclose(narrow, (want * want).sum(-1), rtol=1e-5)
+
+
+def test_blocked_diagonal_kernels_divide_as_numpy_does():
+    """The nogil sum kernels use NumPy's error model, as the parallel kernels do: a zero
+    variance gives inf (the callers judge it), never a ZeroDivisionError."""
+    v1, v2 = np.ones((4096, 2)), np.ones((4096, 2))
+    v2[5, 1] = 0.0
+    eps_sum, _, spread = numba_kernels.var_ratio_terms(v1, v2)
+    assert np.isinf(eps_sum[5]) and np.isinf(spread[5])
+    assert np.all(np.isfinite(np.delete(eps_sum, 5)))

@@ -297,7 +297,7 @@ _THREADED_MIN_ENTRIES = 1 << 18
 VAR, STD, LOGVAR = 0, 1, 2
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")  # x/0 is inf, as under parallel=True
 def _log_ratio_sums(l1, l2, lam, eps, convert, start, eps_sum, log_sum, spread):  # pragma: no cover
     n, d = lam.shape
     step1, step2 = l1.shape[1] > 1, l2.shape[1] > 1
@@ -344,7 +344,7 @@ def _log_space_mix_batch(l1, l2, alpha, out, definite):  # pragma: no cover (com
                 out[i, j] = 0.0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")  # x/0 is inf, as under parallel=True
 def _var_ratio_sums(v1, v2, ratio, log_ratio, start, eps_sum, log_sum, spread):  # pragma: no cover
     n, d = ratio.shape
     step1, step2 = v1.shape[1] > 1, v2.shape[1] > 1
@@ -387,7 +387,7 @@ def _mahalanobis_batch(x, param, kind, out):  # pragma: no cover (compiled)
         out[i] = total
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")  # x/0 is inf, as under parallel=True
 def _scaled_square_sums(x, scale, start, out):  # pragma: no cover (compiled)
     n, d = x.shape
     step = scale.shape[1] > 1
@@ -663,7 +663,7 @@ def over_row_blocks(n: int, d: int, dtype: np.dtype, buffers: int,
     vectorised transcendental functions to write into (numba's are scalar libm calls, 3–6×
     slower) before a nogil kernel sums the rows. Overflow and division warnings are off: the
     kernels take inf and 0 as results, as the one-pass kernels do."""
-    rows = max(1, _BLOCK_ENTRIES // d)
+    rows = max(1, _BLOCK_ENTRIES // max(d, 1))
 
     def share(k: int, count: int) -> None:
         scratch = np.empty((buffers, min(rows, n), d), dtype=dtype)
