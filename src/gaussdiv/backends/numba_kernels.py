@@ -378,11 +378,8 @@ def _mahalanobis_batch(x, param, kind, out):  # pragma: no cover (compiled)
             v, p = x[i, j], param[i, j * step]
             if kind == VAR:
                 total += v * v / p
-            elif kind == STD:
+            else:  # STD (LOGVAR takes _scaled_square_sums)
                 w = v / p
-                total += w * w
-            elif v != 0:
-                w = v * np.exp(-0.5 * p)
                 total += w * w
         out[i] = total
 
